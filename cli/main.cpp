@@ -1,0 +1,246 @@
+// starsynth: the command-line front. Thin by design: parse, call the library, print.
+// Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 anything else.
+#include <cstdio>
+#include <functional>
+#include <iostream>
+
+#include "cli/args.h"
+#include "cli/print.h"
+#include "genome/errors.h"
+#include "genome/graph.h"
+#include "genome/metrics.h"
+#include "genome/presets.h"
+#include "genome/variation.h"
+#include "proto/formats.h"
+
+namespace starsynth::cli {
+namespace {
+
+struct Command {
+  std::string name;                 // "genome random"
+  std::string usage;                // arguments after the name
+  std::string help;                 // what it does
+  std::set<std::string> valued;     // options taking a value
+  std::set<std::string> switches;   // options taking none
+  std::function<int(const Args&)> run;
+};
+
+// Output goes to --output (written atomically, only once everything succeeded) or stdout.
+void emit(const Args& a, const std::string& content) {
+  if (a.has("output")) write_file_atomic(a.get("output"), content);
+  else std::cout << content;
+}
+
+Format output_format(const Args& a) {
+  if (a.flag("json")) return Format::Json;
+  if (a.flag("text")) return Format::Text;
+  return a.has("output") ? format_for(a.get("output")) : Format::Text;
+}
+
+SearchSpace space_from(const Args& a) {
+  if (a.has("space")) return load_space(a.get("space"));
+  SearchSpace s = make_space(int(a.get_int("livs", 24)), a.get_int("width", 768), a.get_int("vocab", 50304), star_alphabet());
+  validate(s);
+  return s;
+}
+
+AnalyticMetrics metrics_of(const ModelSpec& spec, const Args& a) {
+  return analyze(spec, a.get_int("context", 4096), a.get_int("bytes", 2));
+}
+
+int print_metrics(const ModelSpec& spec, const Args& a) {
+  const AnalyticMetrics m = metrics_of(spec, a);
+  emit(a, a.flag("json") ? metrics_json(spec, m) : metrics_text(spec, m));
+  return 0;
+}
+
+const std::set<std::string> kSpaceOptions = {"space", "livs", "width", "vocab", "output"};
+const std::set<std::string> kMetricOptions = {"context", "bytes", "output"};
+const char* const kSpaceHelp =
+    "  --space FILE        search space (protobuf text or JSON); without it, STAR's 17 classes with\n"
+    "  --livs N --width D --vocab V   (defaults 24, 768, 50304)\n";
+const char* const kMetricHelp =
+    "  --context N         context length the cache is sized for, tokens (default 4096)\n"
+    "  --bytes B           bytes per cached element (default 2)\n"
+    "  --json              JSON instead of a table\n";
+
+std::vector<Command> commands() {
+  return {
+      {"genome random", "[--seed S] [space options] [-o FILE] [--json]",
+       "A random valid genome (each gene uniform over its legal values, then repaired).\n"
+       "  --seed S            generator seed (default 1)\n" +
+           std::string(kSpaceHelp),
+       [] {
+         auto o = kSpaceOptions;
+         o.insert("seed");
+         return o;
+       }(),
+       {"json", "text"},
+       [](const Args& a) {
+         const SearchSpace space = space_from(a);
+         Rng rng(uint64_t(a.get_int("seed", 1, 0)));
+         emit(a, format_genome(space, random_genome(space, rng), output_format(a)));
+         return 0;
+       }},
+      {"genome preset", "NAME [space options] [-o FILE] [--json]",
+       "A reference architecture as a genome. Presets: " + known_preset_names() +
+           ".\nWithout --space the space holds STAR's classes plus Hyena-SE/MR/LI.\n" + kSpaceHelp,
+       kSpaceOptions,
+       {"json", "text"},
+       [](const Args& a) {
+         const std::string name = a.positional_at(0, "preset name");
+         SearchSpace space = a.has("space") ? load_space(a.get("space"))
+                                            : preset_space(int(a.get_int("livs", 24)), a.get_int("width", 768),
+                                                           a.get_int("vocab", 50304));
+         emit(a, format_genome(space, preset_genome(space, name), output_format(a)));
+         return 0;
+       }},
+      {"genome show", "GENOME", "The genes, canonical form, hash and per-LIV sharing of a genome file.", {}, {},
+       [](const Args& a) {
+         const GenomeFile f = load_genome(a.positional_at(0, "genome file"));
+         std::cout << genome_text(f.space, f.genome);
+         return 0;
+       }},
+      {"genome validate", "GENOME",
+       "Checks a genome against its search space: gene ranges, sharing compatibility, order.", {}, {},
+       [](const Args& a) {
+         const std::string path = a.positional_at(0, "genome file");
+         const GenomeFile f = load_genome(path);
+         std::cout << path << ": valid genome of " << f.genome.livs.size() << " LIVs\n";
+         return 0;
+       }},
+      {"genome canon", "GENOME [--repair] [-o FILE] [--json]",
+       "The canonical form: groups relabelled by first appearance, no-op genes normalised.\n"
+       "  --repair            repair an invalid genome first instead of refusing it\n",
+       {"output"},
+       {"repair", "json", "text"},
+       [](const Args& a) {
+         const std::string path = a.positional_at(0, "genome file");
+         GenomeFile f = a.flag("repair") ? parse_genome(read_file(path), path, false) : load_genome(path);
+         emit(a, format_genome(f.space, canonical(f.space, f.genome), output_format(a)));
+         return 0;
+       }},
+      {"genome compile", "GENOME [--name NAME] [-o FILE] [--json]",
+       "The ModelConfig a genome describes (every hyper-parameter explicit).", {"name", "output"}, {"json", "text"},
+       [](const Args& a) {
+         const GenomeFile f = load_genome(a.positional_at(0, "genome file"));
+         ModelSpec m = compile(f.space, f.genome);
+         m.name = a.get("name");
+         emit(a, format_model_config(m, output_format(a)));
+         return 0;
+       }},
+      {"genome dot", "GENOME [-o FILE]", "The architecture graph as Graphviz DOT (render with dot -Tsvg).", {"output"},
+       {},
+       [](const Args& a) {
+         const GenomeFile f = load_genome(a.positional_at(0, "genome file"));
+         emit(a, to_dot(compile(f.space, f.genome)));
+         return 0;
+       }},
+      {"genome metrics", "GENOME [--context N] [--bytes B] [--json]",
+       std::string("Parameters, inference-cache bytes and FLOPs per token, in total and per LIV.\n") + kMetricHelp,
+       kMetricOptions,
+       {"json"},
+       [](const Args& a) {
+         const GenomeFile f = load_genome(a.positional_at(0, "genome file"));
+         return print_metrics(compile(f.space, f.genome), a);
+       }},
+      {"model metrics", "CONFIG [--context N] [--bytes B] [--json]",
+       std::string("Parameters, inference-cache bytes and FLOPs per token of a ModelConfig.\n") + kMetricHelp,
+       kMetricOptions,
+       {"json"},
+       [](const Args& a) { return print_metrics(load_model_config(a.positional_at(0, "model config")), a); }},
+      {"model dot", "CONFIG [-o FILE]", "The architecture graph of a ModelConfig as Graphviz DOT.", {"output"}, {},
+       [](const Args& a) {
+         emit(a, to_dot(load_model_config(a.positional_at(0, "model config"))));
+         return 0;
+       }},
+      {"presets", "[--livs N] [--width D] [--vocab V] [--context N] [--bytes B]",
+       "Parameters, cache and FLOPs of every preset at one size (default STAR's 125M scale).",
+       {"livs", "width", "vocab", "context", "bytes"},
+       {},
+       [](const Args& a) {
+         const SearchSpace space =
+             preset_space(int(a.get_int("livs", 24)), a.get_int("width", 768), a.get_int("vocab", 50304));
+         validate(space);
+         std::printf("%-16s %15s %15s %15s %12s  %s\n", "preset", "parameters", "non-embedding", "cache bytes",
+                     "GFLOP/token", "layout");
+         for (const Preset& p : presets()) {
+           const ModelSpec m = compile(space, preset_genome(space, p.name));
+           const AnalyticMetrics x = metrics_of(m, a);
+           std::printf("%-16s %15s %15s %15s %12.4f  %s\n", p.name.c_str(), with_commas(x.params.total).c_str(),
+                       with_commas(x.params.non_embedding).c_str(), with_commas(x.cache_bytes).c_str(),
+                       x.flops_per_token / 1e9, summary(m).c_str());
+         }
+         std::printf("\n%d LIVs, width %lld, vocabulary %lld; cache per sequence at %lld tokens × %lld bytes\n",
+                     space.num_livs, static_cast<long long>(space.width), static_cast<long long>(space.vocab_size),
+                     static_cast<long long>(a.get_int("context", 4096)), static_cast<long long>(a.get_int("bytes", 2)));
+         return 0;
+       }},
+      {"classes", "", "The LIV catalogue: every class, its family, operator genome and reusable groups.", {}, {},
+       [](const Args&) {
+         std::cout << catalog_text();
+         return 0;
+       }},
+  };
+}
+
+void print_overview(std::ostream& out) {
+  out << "starsynth: evolutionary synthesis of sequence-model architectures (STAR-style).\n\nusage:\n";
+  for (const Command& c : commands()) out << "  starsynth " << c.name << (c.usage.empty() ? "" : " " + c.usage) << "\n";
+  out << "\n`starsynth COMMAND --help` explains one command.\n";
+}
+
+int run(int argc, char** argv) {
+  const std::vector<Command> all = commands();
+  // Match the longest command name: "genome random" before a hypothetical "genome".
+  const Command* cmd = nullptr;
+  int consumed = 0;
+  for (const Command& c : all) {
+    std::vector<std::string> words;
+    for (size_t at = 0, next; at <= c.name.size(); at = next + 1) {
+      next = c.name.find(' ', at);
+      if (next == std::string::npos) next = c.name.size();
+      words.push_back(c.name.substr(at, next - at));
+    }
+    if (int(words.size()) >= argc) continue;
+    bool match = true;
+    for (size_t k = 0; k < words.size(); ++k) match = match && words[k] == argv[k + 1];
+    if (match && int(words.size()) > consumed) cmd = &c, consumed = int(words.size());
+  }
+  if (!cmd) {
+    const bool asked = argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h");
+    print_overview(asked ? std::cout : std::cerr);
+    return asked ? 0 : 2;
+  }
+  for (int i = consumed + 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::cout << "usage: starsynth " << cmd->name << " " << cmd->usage << "\n\n" << cmd->help << "\n";
+      return 0;
+    }
+  try {
+    return cmd->run(parse_args(argc, argv, consumed + 1, cmd->valued, cmd->switches));
+  } catch (const UsageError& e) {
+    std::cerr << "starsynth " << cmd->name << ": " << e.what() << " (usage: starsynth " << cmd->name << " "
+              << cmd->usage << ")\n";
+    return 2;
+  }
+}
+
+}  // namespace
+}  // namespace starsynth::cli
+
+int main(int argc, char** argv) {
+  using namespace starsynth;
+  try {
+    return cli::run(argc, argv);
+  } catch (const LoadError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {  // FieldError and unknown names
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

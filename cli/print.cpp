@@ -1,0 +1,134 @@
+#include "cli/print.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "genome/catalog.h"
+#include "genome/tensors.h"
+
+namespace starsynth::cli {
+
+namespace {
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string pad(const std::string& s, size_t width, bool right = false) {
+  // Count code points, not bytes, so "×" pads like one character.
+  size_t shown = 0;
+  for (unsigned char c : s) shown += (c & 0xC0) != 0x80;
+  if (shown >= width) return s;
+  return right ? std::string(width - shown, ' ') + s : s + std::string(width - shown, ' ');
+}
+
+std::string sharing_text(const LayerSpec& l) {
+  std::string s;
+  if (l.tie_featurizer_to >= 0) s += "tied to L" + std::to_string(l.tie_featurizer_to);
+  if (l.reuse_from >= 0) s += std::string(s.empty() ? "" : ", ") + "reuses " + l.reuse_role + " of L" + std::to_string(l.reuse_from);
+  return s;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string with_commas(int64_t v) {
+  std::string digits = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+std::string metrics_text(const ModelSpec& spec, const AnalyticMetrics& m) {
+  std::ostringstream s;
+  s << "model       " << (spec.name.empty() ? "(unnamed)" : spec.name) << ": " << spec.layers.size() << " LIVs, width "
+    << spec.width << ", vocabulary " << spec.vocab_size << "\n";
+  s << "layout      " << summary(spec) << "\n";
+  s << "parameters  " << with_commas(m.params.total) << " (" << with_commas(m.params.embedding) << " embedding, "
+    << with_commas(m.params.non_embedding) << " non-embedding)\n";
+  s << "cache       " << with_commas(m.cache_bytes) << " bytes (" << fixed(double(m.cache_bytes) / 1e6, 2)
+    << " MB) per sequence at " << m.context << " tokens × " << m.element_bytes << " bytes/element\n";
+  s << "compute     " << fixed(m.flops_per_token / 1e9, 4) << " GFLOP per token (forward, " << m.context
+    << "-token context)\n\n";
+  s << pad("layer", 6) << pad("class", 13) << pad("parameters", 14, true) << pad("cache bytes", 16, true)
+    << pad("MFLOP/token", 13, true) << "  sharing\n";
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerMetrics& l = m.layers[i];
+    s << pad("L" + std::to_string(i), 6) << pad(spec.layers[i].cls, 13) << pad(with_commas(l.params), 14, true)
+      << pad(with_commas(l.cache_elements * m.element_bytes), 16, true) << pad(fixed(l.flops / 1e6, 3), 13, true)
+      << "  " << sharing_text(spec.layers[i]) << "\n";
+  }
+  return s.str();
+}
+
+std::string metrics_json(const ModelSpec& spec, const AnalyticMetrics& m) {
+  std::ostringstream s;
+  s << "{\n  \"name\": \"" << json_escape(spec.name) << "\",\n  \"summary\": \"" << json_escape(summary(spec))
+    << "\",\n  \"parameters\": {\"total\": " << m.params.total << ", \"embedding\": " << m.params.embedding
+    << ", \"non_embedding\": " << m.params.non_embedding << "},\n  \"context_tokens\": " << m.context
+    << ",\n  \"element_bytes\": " << m.element_bytes << ",\n  \"cache_bytes\": " << m.cache_bytes
+    << ",\n  \"flops_per_token\": " << fixed(m.flops_per_token, 1) << ",\n  \"layers\": [\n";
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    s << "    {\"class\": \"" << l.cls << "\", \"parameters\": " << m.layers[i].params
+      << ", \"cache_bytes\": " << m.layers[i].cache_elements * m.element_bytes << ", \"flops_per_token\": "
+      << fixed(m.layers[i].flops, 1) << ", \"tie_featurizer_to\": " << l.tie_featurizer_to
+      << ", \"reuse_from\": " << l.reuse_from << ", \"reuse\": \"" << l.reuse_role << "\"}"
+      << (i + 1 < spec.layers.size() ? "," : "") << "\n";
+  }
+  s << "  ]\n}\n";
+  return s.str();
+}
+
+std::string genome_text(const SearchSpace& space, const Genome& g) {
+  std::ostringstream s;
+  s << "search space  " << space.num_livs << " LIVs, width " << space.width << ", vocabulary " << space.vocab_size
+    << ", alphabet of " << space.alphabet.size() << " classes\n";
+  s << "genes         " << to_string(g) << "\n";
+  s << "canonical     " << to_string(canonical(space, g)) << "\n";
+  char hash[32];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(genome_hash(space, g)));
+  s << "hash          " << hash << "\n";
+  const ModelSpec m = compile(space, g);
+  s << "layout        " << summary(m) << "\n\n";
+  s << pad("LIV", 5) << pad("class", 13) << pad("genes", 14) << "sharing\n";
+  for (size_t i = 0; i < g.livs.size(); ++i) {
+    const LivGene& v = g.livs[i];
+    const std::string genes = std::to_string(v.cls) + "." + std::to_string(v.feat_group) + "." +
+                              std::to_string(v.feat_strategy) + "." + std::to_string(v.fg_group) + "." +
+                              std::to_string(v.fg_strategy);
+    s << pad(std::to_string(i), 5) << pad(m.layers[i].cls, 13) << pad(genes, 14) << sharing_text(m.layers[i]) << "\n";
+  }
+  return s.str();
+}
+
+std::string catalog_text() {
+  std::ostringstream s;
+  s << pad("id", 4) << pad("class", 13) << pad("family", 12) << pad("operator", 10) << pad("STAR", 6)
+    << pad("feature groups", 34) << "reusable\n";
+  for (const LivClass& c : catalog()) {
+    std::string groups;
+    for (const auto& f : c.feature_groups)
+      groups += (groups.empty() ? "" : " ") + f.role + (f.repeat > 1 ? "/r" + std::to_string(f.repeat) : "");
+    std::string shareable;
+    for (const auto& r : c.shareable) shareable += (shareable.empty() ? "" : " ") + r;
+    s << pad(std::to_string(c.id), 4) << pad(c.name, 13) << pad(std::string(family_name(c.family)), 12)
+      << pad(c.op.code(), 10) << pad(c.in_star_pool ? "yes" : "ext", 6) << pad(groups, 34)
+      << (shareable.empty() ? "-" : shareable) << "\n";
+  }
+  return s.str();
+}
+
+}  // namespace starsynth::cli

@@ -1,0 +1,18 @@
+// How the CLI shows genomes, models and their metrics: aligned text for people, JSON for scripts.
+#pragma once
+
+#include <string>
+
+#include "genome/genome.h"
+#include "genome/metrics.h"
+#include "genome/model_spec.h"
+
+namespace starsynth::cli {
+
+std::string with_commas(int64_t v);
+std::string metrics_text(const ModelSpec& spec, const AnalyticMetrics& m);
+std::string metrics_json(const ModelSpec& spec, const AnalyticMetrics& m);
+std::string genome_text(const SearchSpace& space, const Genome& g);
+std::string catalog_text();
+
+}  // namespace starsynth::cli
