@@ -95,10 +95,12 @@ std::vector<Command> commands() {
          emit(a, format_genome(space, preset_genome(space, name), output_format(a)));
          return 0;
        }},
-      {"genome show", "GENOME", "The genes, canonical form, hash and per-LIV sharing of a genome file.", {}, {},
+      {"genome show", "GENOME [-o FILE]", "The genes, canonical form, hash and per-LIV sharing of a genome file.",
+       {"output"},
+       {},
        [](const Args& a) {
          const GenomeFile f = load_genome(a.positional_at(0, "genome file"));
-         std::cout << genome_text(f.space, f.genome);
+         emit(a, genome_text(f.space, f.genome));
          return 0;
        }},
       {"genome validate", "GENOME",

@@ -23,12 +23,32 @@ namespace {
 namespace gp = google::protobuf;
 
 // Keeps the first syntax error of a text-format parse.
+// Keeps the first syntax error of a text-format parse, with the offending line quoted: protobuf's
+// own message ("Expected integer, got: ...") does not name the field, the line does.
 class FirstError : public gp::io::ErrorCollector {
  public:
+  explicit FirstError(const std::string& content) : content_(content) {}
   void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    if (text.empty()) text = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+    if (!text.empty()) return;
+    text = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+    std::string quoted = line_at(line);
+    if (!quoted.empty()) text += " (in `" + quoted + "`)";
   }
   std::string text;
+
+ private:
+  std::string line_at(int line) const {
+    size_t at = 0;
+    for (int i = 0; i < line && at != std::string::npos; ++i) {
+      at = content_.find('\n', at);
+      if (at != std::string::npos) ++at;
+    }
+    if (at == std::string::npos || at >= content_.size()) return "";
+    std::string s = content_.substr(at, content_.find('\n', at) - at);
+    const size_t first = s.find_first_not_of(" \t"), last = s.find_last_not_of(" \t\r");
+    return first == std::string::npos ? "" : s.substr(first, std::min<size_t>(last - first + 1, 80));
+  }
+  const std::string& content_;
 };
 
 bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
@@ -52,10 +72,14 @@ void parse(const std::string& content, const std::string& source, gp::Message* m
     gp::util::JsonParseOptions options;
     options.ignore_unknown_fields = false;
     const auto status = gp::util::JsonStringToMessage(content, msg, options);
-    if (!status.ok()) throw LoadError(source + ": invalid " + type + " JSON: " + std::string(status.message()));
+    if (!status.ok()) {
+      // The parser appends the offending text and a caret on further lines: keep one line.
+      std::string why(status.message());
+      throw LoadError(source + ": invalid " + type + " JSON: " + why.substr(0, why.find('\n')));
+    }
     return;
   }
-  FirstError errors;
+  FirstError errors(content);
   gp::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(content, msg))
