@@ -65,7 +65,9 @@ void branch_tensors(Layout& t, const LivClass& cls, const LayerSpec& l, int64_t 
       t.add("dt_down.weight", {h.dt_rank, d}, R::Featurizer, "dt", 2 * h.dt_rank * d);
       t.add("dt_up.weight", {d, h.dt_rank}, R::Featurizer, "dt", 2 * h.dt_rank * d);
       t.add("dt_up.bias", {d}, R::Featurizer, "dt");
-      t.add("A_log", {d, h.state_expansion}, R::Operator);
+      // One decay rate per channel, shared by its state dimensions (as in Mamba-2): this keeps a
+      // chunked scan a sequence of small matmuls.
+      t.add("A_log", {d}, R::Operator);
       t.add("D", {d}, R::Operator);
       break;
     case Family::ShortConv:

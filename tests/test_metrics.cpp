@@ -70,8 +70,8 @@ TEST(PerClass, ParametersAndCacheMatchHandDerivations) {
       {"SA-2", 4 * d * d + 9 * d + d, 2 * L * d * b + 2 * 3 * d * b},           // + length-3 convs on q k v
       {"SA-3", 2 * d * d + 2 * d * d / 4 + d, 2 * L * (d / 4) * b},             // 12 heads, 3 K/V heads
       {"SA-4", 3 * d * d + d, 2 * L * (d / 2) * b},                             // 6 K/V heads
-      {"Rec-1", 3 * d * d + 151 * d, (16 + 3) * d * b},                         // see below; state 16 + conv 4
-      {"Rec-2", 3 * d * d + 109 * d, (2 + 3) * d * b},
+      {"Rec-1", 3 * d * d + 136 * d, (16 + 3) * d * b},                         // see below; state 16 + conv 4
+      {"Rec-2", 3 * d * d + 108 * d, (2 + 3) * d * b},
       {"GConv-1", 4 * d * d + 3 * d + d, 2 * d * b},                            // STAR.md: 4d² + 3d
       {"GConv-2", 4 * d * d + 9 * d + 53'632 + d + d, L * d * b + 2 * 3 * d * b},
       {"GMemless", 8 * d * d + d, 0},                                           // hidden 2048 = 8/3 d
@@ -82,8 +82,8 @@ TEST(PerClass, ParametersAndCacheMatchHandDerivations) {
       {"Hyena-LI", 4 * d * d + 9 * d + 2 * 16 * d + d + d, (3 * 2 + 16) * d * b},
       {"MLP", 8 * d * d + d, 0},                                                // hidden 4d
   };
-  // Rec-1: u, gate, out (3d²); conv 4d; B, C 2·16d; Δ rank 48: 2·48d + bias d; A_log 16d; D d;
-  // norm d → 151d. Rec-2 with state 2: 4 + 4 + 96 + 1 + 2 + 1 + 1 = 109d.
+  // Rec-1: u, gate, out (3d²); conv 4d; B, C 2·16d; Δ rank 48: 2·48d + bias d; A_log d; D d;
+  // norm d → 136d. Rec-2 with state 2: 4 + 4 + 96 + 1 + 1 + 1 + 1 = 108d.
   // GConv-2's filter MLP: 3→64 (+bias), 64→64 (+bias), sine frequencies 64, 64→768: 53,632.
   for (const auto& e : expected) {
     const AnalyticMetrics m = analyze(single(e.cls), L, b);

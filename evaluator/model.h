@@ -1,0 +1,61 @@
+// LivModel: a torch::nn::Module built from a ModelSpec alone. Its parameters are exactly the
+// tensors genome/tensors.h lays out: each layer registers the tensors it owns; a tied layer uses
+// its owner's tensors (the same storage, registered once); a consumer of a reused feature group
+// reads the producer's computed feature and owns no parameters for it.
+//
+// Only evaluator translation units include this header (it pulls in LibTorch).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "genome/model_spec.h"
+
+namespace starsynth {
+
+// Per-sequence decode state: every tensor a layer keeps between steps, by layer and name.
+struct DecodeState {
+  int64_t position = 0;
+  std::vector<std::map<std::string, at::Tensor>> layers;
+  int64_t elements() const;  // per batch row, summed over all layers
+  int64_t layer_elements(size_t layer) const;
+};
+
+class LivModelImpl : public torch::nn::Module {
+ public:
+  explicit LivModelImpl(const ModelSpec& spec);
+
+  // tokens [B, L] int64 → logits [B, L, vocab].
+  at::Tensor forward(const at::Tensor& tokens);
+  // The final-normed hidden states [B, L, width] (for task heads other than the LM head).
+  at::Tensor hidden(const at::Tensor& tokens);
+  // Projects hidden states onto the vocabulary with the (possibly tied) head.
+  at::Tensor logits(const at::Tensor& hidden);
+
+  // Step-by-step decoding: one token per sequence [B] → logits [B, vocab].
+  DecodeState start_decode(int64_t batch) const;
+  at::Tensor step(const at::Tensor& tokens, DecodeState& state);
+
+  // Parameters counted once per storage (tied tensors are registered once anyway).
+  int64_t parameter_count() const;
+  // The tensors layer `i` computes with, owned or tied, by the names of genome/tensors.h.
+  const std::map<std::string, at::Tensor>& layer_tensors(size_t i) const { return weights_.at(i); }
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  struct Features;  // computed feature groups of one forward pass, for reuse by later layers
+  at::Tensor mix(size_t i, const at::Tensor& x, Features& features);
+  at::Tensor mix_step(size_t i, const at::Tensor& x, DecodeState& state, Features& features);
+  at::Tensor norm(const at::Tensor& x, const std::string& prefix, const std::map<std::string, at::Tensor>& w) const;
+
+  ModelSpec spec_;
+  std::vector<std::map<std::string, at::Tensor>> weights_;  // per layer: name → tensor
+  std::map<std::string, at::Tensor> top_;                   // embeddings, final norm, head
+  std::vector<std::string> produces_;                       // per layer: the feature role it shares, or ""
+};
+TORCH_MODULE(LivModel);
+
+}  // namespace starsynth

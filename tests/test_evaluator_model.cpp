@@ -1,0 +1,199 @@
+// LivModel against the genome layer: the parameters it allocates are the analytic count, tied
+// layers share storage, every parameter gets a gradient, every class is causal, and step-by-step
+// decoding reproduces the parallel forward while keeping exactly the analytic cache.
+#include <gtest/gtest.h>
+
+#include "evaluator/model.h"
+#include "genome/genome.h"
+#include "genome/metrics.h"
+#include "genome/presets.h"
+#include "genome/tensors.h"
+#include "genome/variation.h"
+
+namespace starsynth {
+namespace {
+
+constexpr int64_t kWidth = 32, kVocab = 24;
+
+std::vector<std::string> all_classes() {
+  std::vector<std::string> names;
+  for (const LivClass& c : catalog()) names.push_back(c.name);
+  return names;
+}
+
+// Narrow models: 8 heads of 4 so that SA-3's groups of 4 fit; short explicit filters.
+SearchSpace small_space(int livs, std::vector<std::string> alphabet) {
+  LivHyper heads;
+  heads.head_dim = 4;
+  LivHyper mr;
+  mr.filter_length = 12;
+  std::map<std::string, LivHyper> overrides;
+  for (const auto& c : alphabet)
+    if (class_by_name(c).family == Family::Attention) overrides[c] = heads;
+  overrides["Hyena-MR"] = mr;
+  return make_space(livs, kWidth, kVocab, std::move(alphabet), overrides);
+}
+
+// [class, GMemless, class]: the class twice so that sharing between them can be exercised.
+ModelSpec three_layers(const std::string& cls, int tie, int reuse) {
+  const SearchSpace s = small_space(3, {cls, "GMemless"});
+  Genome g;
+  g.livs = {{1, 1, tie ? 2 : 1, 1, reuse ? 2 : 1}, {2, 2, 1, 2, 1}, {1, 1, tie ? 2 : 1, 1, reuse ? 2 : 1}};
+  return compile(s, repair(s, g));
+}
+
+// Genomes with much sharing: group labels from {1, 2}; every other one over a small alphabet, where
+// compatible partners are common.
+std::vector<ModelSpec> shared_genomes(int count, uint64_t seed) {
+  const SearchSpace wide = small_space(6, all_classes());
+  const SearchSpace narrow = small_space(6, {"SA-1", "SA-2", "Rec-1", "GConv-1", "Hyena-LI", "GMemless"});
+  Rng rng(seed);
+  std::vector<ModelSpec> out;
+  while (int(out.size()) < count) {
+    const SearchSpace& s = out.size() % 2 ? narrow : wide;
+    Genome g = random_genome(s, rng);
+    for (LivGene& liv : g.livs) {
+      liv.feat_group = int(uniform_int(rng, 1, 2));
+      liv.fg_group = int(uniform_int(rng, 1, 2));
+      liv.feat_strategy = int(uniform_int(rng, 1, 2));
+      liv.fg_strategy = int(uniform_int(rng, 1, gene_max(s, liv, 4)));
+    }
+    out.push_back(compile(s, repair(s, g)));
+  }
+  return out;
+}
+
+at::Tensor tokens(int64_t batch, int64_t length, uint64_t seed) {
+  torch::manual_seed(seed);
+  return at::randint(kVocab, {batch, length}, at::kLong);
+}
+
+TEST(LivModel, ParameterCountEqualsTheAnalyticCountForEveryClass) {
+  for (const std::string& cls : all_classes())
+    for (int tie : {0, 1})
+      for (int reuse : {0, 1}) {
+        const ModelSpec spec = three_layers(cls, tie, reuse);
+        LivModel m(spec);
+        EXPECT_EQ(m->parameter_count(), count_parameters(spec).total) << cls << " tie " << tie << " reuse " << reuse;
+      }
+}
+
+TEST(LivModel, RandomGenomesWithSharingAllocateTheAnalyticCountAndShareStorage) {
+  int tied = 0, reused = 0;
+  for (const ModelSpec& spec : shared_genomes(200, 31)) {
+    LivModel m(spec);
+    ASSERT_EQ(m->parameter_count(), count_parameters(spec).total) << summary(spec);
+    for (size_t i = 0; i < spec.layers.size(); ++i) {
+      const LayerSpec& l = spec.layers[i];
+      if (l.tie_featurizer_to >= 0) {
+        ++tied;
+        const auto& owner = m->layer_tensors(size_t(l.tie_featurizer_to));
+        for (const TensorSpec& t : full_tensors(spec, i)) {
+          if (t.role != TensorRole::Featurizer || (l.reuse_from >= 0 && t.group == l.reuse_role)) continue;
+          EXPECT_TRUE(m->layer_tensors(i).at(t.name).is_same(owner.at(t.name))) << t.name;
+        }
+      }
+      if (l.reuse_from >= 0) {
+        ++reused;
+        for (const TensorSpec& t : full_tensors(spec, i))
+          if (t.group == l.reuse_role) EXPECT_EQ(m->layer_tensors(i).count(t.name), 0u) << t.name;
+      }
+    }
+  }
+  EXPECT_GT(tied, 25);  // tied layers over the 200 genomes (39 with this seed)
+  EXPECT_GT(reused, 25);
+}
+
+TEST(LivModel, TiedLayersHoldTheOwnersTensors) {
+  const ModelSpec spec = three_layers("SA-2", 1, 0);
+  LivModel m(spec);
+  ASSERT_EQ(spec.layers[2].tie_featurizer_to, 0);
+  int shared = 0;
+  for (const auto& [name, t] : m->layer_tensors(2)) {
+    const bool featurizer = name.rfind("q.", 0) == 0 || name.rfind("k.", 0) == 0 || name.rfind("v.", 0) == 0;
+    EXPECT_EQ(t.is_same(m->layer_tensors(0).at(name)), featurizer) << name;
+    shared += featurizer;
+  }
+  EXPECT_EQ(shared, 6);  // q, k, v weights and their short convolutions
+}
+
+TEST(LivModel, GradientsReachEveryParameter) {
+  std::vector<ModelSpec> specs;
+  for (const std::string& cls : all_classes()) specs.push_back(three_layers(cls, 1, 1));
+  for (const ModelSpec& s : shared_genomes(40, 32)) specs.push_back(s);
+  for (const ModelSpec& spec : specs) {
+    LivModel m(spec);
+    const at::Tensor x = tokens(2, 20, 1);
+    at::cross_entropy_loss(m->forward(x).reshape({-1, kVocab}), x.reshape({-1})).backward();
+    for (const auto& p : m->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << summary(spec) << ": " << p.key();
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << summary(spec) << ": " << p.key();
+    }
+  }
+}
+
+TEST(LivModel, EveryClassIsCausal) {
+  for (const std::string& cls : all_classes()) {
+    LivModel m(three_layers(cls, 0, 1));
+    m->to(at::kDouble);
+    torch::NoGradGuard no_grad;
+    const at::Tensor a = tokens(2, 24, 2);
+    at::Tensor b = a.clone();
+    b.slice(1, 11).copy_(tokens(2, 13, 3));
+    const at::Tensor ya = m->forward(a), yb = m->forward(b);
+    EXPECT_TRUE(at::allclose(ya.slice(1, 0, 11), yb.slice(1, 0, 11), 1e-9, 1e-10)) << cls;
+    EXPECT_FALSE(at::allclose(ya.slice(1, 11), yb.slice(1, 11))) << cls;
+  }
+}
+
+void expect_decode_matches(const ModelSpec& spec, const std::string& what) {
+  LivModel m(spec);
+  m->to(at::kDouble);
+  torch::NoGradGuard no_grad;
+  const int64_t T = 14;
+  const at::Tensor x = tokens(3, T, 4);
+  const at::Tensor parallel = m->forward(x);
+  DecodeState state = m->start_decode(3);
+  for (int64_t t = 0; t < T; ++t) {
+    const at::Tensor y = m->step(x.select(1, t), state);
+    ASSERT_TRUE(at::allclose(y, parallel.select(1, t), 1e-7, 1e-9))
+        << what << " at step " << t << ": max difference " << (y - parallel.select(1, t)).abs().max().item<double>();
+  }
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    int64_t analytic = 0;
+    for (const CacheEntry& c : cache_entries(spec, i, T)) analytic += c.elements;
+    EXPECT_EQ(state.layer_elements(i), analytic) << what << " layer " << i << " (" << spec.layers[i].cls << ")";
+  }
+}
+
+TEST(LivModel, DecodingStepByStepEqualsTheParallelForwardForEveryClass) {
+  for (const std::string& cls : all_classes())
+    for (int reuse : {0, 1}) expect_decode_matches(three_layers(cls, 1, reuse), cls + (reuse ? " with reuse" : ""));
+}
+
+TEST(LivModel, DecodingEqualsForwardOnGenomesWithSharing) {
+  for (const ModelSpec& spec : shared_genomes(30, 33)) expect_decode_matches(spec, summary(spec));
+}
+
+TEST(LivModel, PublishedStylesBuild) {
+  // GPT-style (learned positions, LayerNorm, biases, tied head) and Llama-style blocks at toy size.
+  ModelSpec gpt;
+  gpt.vocab_size = kVocab;
+  gpt.width = kWidth;
+  gpt.norm = NormType::LayerNorm;
+  gpt.position = PositionEncoding::Learned;
+  gpt.max_positions = 32;
+  gpt.bias = true;
+  LayerSpec attn{"SA-1", {}};
+  attn.hyper.head_dim = 8;
+  attn.hyper.kv_repeat = 1;
+  LayerSpec mlp{"MLP", {}};
+  mlp.hyper.ffn_hidden = 4 * kWidth;
+  gpt.layers = {attn, mlp, attn, mlp};
+  LivModel m(gpt);
+  EXPECT_EQ(m->parameter_count(), count_parameters(gpt).total);
+  expect_decode_matches(gpt, "gpt-style");
+}
+
+}  // namespace
+}  // namespace starsynth
