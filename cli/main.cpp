@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/print.h"
+#include "evaluator/evaluate.h"
 #include "genome/errors.h"
 #include "genome/graph.h"
 #include "genome/metrics.h"
@@ -52,6 +53,46 @@ int print_metrics(const ModelSpec& spec, const Args& a) {
   const AnalyticMetrics m = metrics_of(spec, a);
   emit(a, a.flag("json") ? metrics_json(spec, m) : metrics_text(spec, m));
   return 0;
+}
+
+// A genome file carries its search space ("livs" and "space"); anything else is a ModelConfig.
+ModelSpec load_network(const std::string& path) {
+  const std::string content = read_file(path);
+  if (content.find("livs") != std::string::npos) {
+    const GenomeFile f = parse_genome(content, path);
+    return compile(f.space, f.genome);
+  }
+  return parse_model_config(content, path);
+}
+
+int run_eval(const Args& a) {
+  const ModelSpec spec = load_network(a.positional_at(0, "genome or model config"));
+  TaskSpec task;
+  task.kind = a.get("task", "mad");
+  task.mad.vocab_size = a.get_int("task-vocab", 0, 0);
+  task.mad.seq_len = a.get_int("task-seq-len", 0, 0);
+  task.mad.train_examples = a.get_int("task-train", 0, 0);
+  task.mad.test_examples = a.get_int("task-test", 0, 0);
+  task.lm_seq_len = a.get_int("lm-seq-len", 256);
+  TrainSettings s;
+  s.steps = a.get_int("steps", 200);
+  s.tokens = a.get_int("tokens", 0, 0);
+  s.batch = a.get_int("batch", 32);
+  s.seed = uint64_t(a.get_int("seed", 12345, 0));
+  s.device = a.get("device", "cpu");
+  s.timeout_s = double(a.get_int("timeout", 0, 0));
+  s.context = a.get_int("context", 4096);
+  s.element_bytes = a.get_int("bytes", 2);
+  if (a.has("lr")) {
+    try {
+      s.lr = std::stod(a.get("lr"));
+    } catch (const std::exception&) {
+      throw UsageError("--lr: expected a number, got \"" + a.get("lr") + "\"");
+    }
+  }
+  const Metrics m = evaluate(spec, task, s);
+  emit(a, a.flag("json") ? eval_json(m) : eval_text(m));
+  return m.status == EvalStatus::Ok ? 0 : 3;
 }
 
 const std::set<std::string> kSpaceOptions = {"space", "livs", "width", "vocab", "output"};
@@ -178,6 +219,22 @@ std::vector<Command> commands() {
                      static_cast<long long>(a.get_int("context", 4096)), static_cast<long long>(a.get_int("bytes", 2)));
          return 0;
        }},
+      {"eval", "GENOME|MODEL_CONFIG [--task T] [--steps N | --tokens N] [--device D] [--json]",
+       "Trains the network briefly on a task and prints measured metrics (exit 3 when the run failed:\n"
+       "diverged, out of memory, timeout or error; the status says which).\n"
+       "  --task T            mad (six MAD tasks), mad:<task>, mqar, lm:<text or FASTA file> (default mad)\n"
+       "  --steps N           training steps per task (default 200); --tokens N sets a token budget\n"
+       "  --batch B --lr X    batch size (32) and peak learning rate (1e-3)\n"
+       "  --seed S            initialisation and data seed (12345)\n"
+       "  --device D          cpu, cuda or cuda:N (cpu)\n"
+       "  --timeout S         give up after S seconds (status timeout)\n"
+       "  --task-vocab V --task-seq-len L --task-train N --task-test N   MAD/MQAR difficulty\n"
+       "  --lm-seq-len L      byte-level LM window (256)\n"
+       "  --context N --bytes B   context and element size of the cache figures (4096, 2)\n",
+       {"task", "steps", "tokens", "batch", "lr", "seed", "device", "timeout", "task-vocab", "task-seq-len",
+        "task-train", "task-test", "lm-seq-len", "context", "bytes", "output"},
+       {"json"},
+       run_eval},
       {"classes", "", "The LIV catalogue: every class, its family, operator genome and reusable groups.", {}, {},
        [](const Args&) {
          std::cout << catalog_text();

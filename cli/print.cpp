@@ -131,4 +131,42 @@ std::string catalog_text() {
   return s.str();
 }
 
+std::string eval_text(const Metrics& m) {
+  std::ostringstream s;
+  s << "status        " << status_name(m.status) << (m.message.empty() ? "" : ": " + m.message) << "\n";
+  for (const TaskQuality& q : m.tasks)
+    s << "task          " << pad(q.task, 26) << " accuracy " << fixed(100 * q.accuracy, 2) << " %   loss "
+      << fixed(q.loss, 4) << " nats/token\n";
+  if (!m.quality_name.empty()) s << "quality       " << m.quality_name << " " << fixed(m.quality, 4) << "\n";
+  if (m.perplexity > 0) s << "perplexity    " << fixed(m.perplexity, 3) << " (per byte)\n";
+  s << "parameters    " << with_commas(m.params_total) << " (" << with_commas(m.params_non_embedding)
+    << " non-embedding)\n";
+  s << "cache         " << with_commas(m.cache_bytes) << " bytes analytic, " << with_commas(m.cache_bytes_measured)
+    << " bytes measured by decoding\n";
+  s << "compute       " << fixed(m.flops_per_token / 1e6, 3) << " MFLOP per token (forward)\n";
+  s << "training      " << with_commas(m.train_tokens) << " tokens in " << m.steps << " steps, "
+    << fixed(m.train_tokens_per_s, 0) << " tokens/s\n";
+  s << "peak memory   " << fixed(double(m.peak_memory_bytes) / 1e6, 1) << " MB\n";
+  s << "wall time     " << fixed(m.wall_s, 2) << " s on " << m.device << ", seed " << m.seed << "\n";
+  return s.str();
+}
+
+std::string eval_json(const Metrics& m) {
+  std::ostringstream s;
+  s << "{\n  \"status\": \"" << status_name(m.status) << "\",\n  \"message\": \"" << json_escape(m.message)
+    << "\",\n  \"tasks\": [";
+  for (size_t i = 0; i < m.tasks.size(); ++i)
+    s << (i ? ", " : "") << "{\"task\": \"" << m.tasks[i].task << "\", \"accuracy\": " << fixed(m.tasks[i].accuracy, 6)
+      << ", \"loss\": " << fixed(m.tasks[i].loss, 6) << "}";
+  s << "],\n  \"quality_name\": \"" << m.quality_name << "\",\n  \"quality\": " << fixed(m.quality, 6)
+    << ",\n  \"perplexity\": " << fixed(m.perplexity, 6) << ",\n  \"params_total\": " << m.params_total
+    << ",\n  \"params_non_embedding\": " << m.params_non_embedding << ",\n  \"cache_bytes\": " << m.cache_bytes
+    << ",\n  \"cache_bytes_measured\": " << m.cache_bytes_measured << ",\n  \"flops_per_token\": "
+    << fixed(m.flops_per_token, 1) << ",\n  \"train_tokens_per_s\": " << fixed(m.train_tokens_per_s, 1)
+    << ",\n  \"train_tokens\": " << m.train_tokens << ",\n  \"steps\": " << m.steps
+    << ",\n  \"peak_memory_bytes\": " << m.peak_memory_bytes << ",\n  \"wall_s\": " << fixed(m.wall_s, 3)
+    << ",\n  \"seed\": " << m.seed << ",\n  \"device\": \"" << m.device << "\"\n}\n";
+  return s.str();
+}
+
 }  // namespace starsynth::cli

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "evaluator/evaluate.h"
 #include "genome/genome.h"
 #include "genome/metrics.h"
 #include "genome/model_spec.h"
@@ -14,5 +15,7 @@ std::string metrics_text(const ModelSpec& spec, const AnalyticMetrics& m);
 std::string metrics_json(const ModelSpec& spec, const AnalyticMetrics& m);
 std::string genome_text(const SearchSpace& space, const Genome& g);
 std::string catalog_text();
+std::string eval_text(const Metrics& m);
+std::string eval_json(const Metrics& m);
 
 }  // namespace starsynth::cli
