@@ -4,6 +4,7 @@
 //   train_speed --preset transformer++ --width 768 --livs 24 --batch 16 --seq 2048 --device cuda
 //
 // Prints one line per repeat and the median; `--csv` adds a machine-readable line.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>

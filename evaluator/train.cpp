@@ -2,6 +2,8 @@
 // CUDA, seeded data order; failures become statuses.
 #include <sys/resource.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <chrono>
 #include <cmath>
 
@@ -220,8 +222,12 @@ void reset_peak(const torch::Device& d) {
 int64_t peak_memory(const torch::Device& d) {
 #ifdef STARSYNTH_CUDA
   if (d.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
-    return stats.allocated_bytes[0].peak;
+    try {
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
+      return stats.allocated_bytes[0].peak;
+    } catch (const c10::Error&) {
+      return 0;  // the allocator never started: nothing was allocated
+    }
   }
 #endif
   (void)d;
@@ -267,6 +273,8 @@ Metrics guarded(const ModelSpec& spec, const TrainSettings& s, Fn&& body) {
   torch::Device device(torch::kCPU);
   try {
     device = device_for(s);
+    // The first allocation starts CUDA's caching allocator, whose statistics are reset next.
+    if (device.is_cuda()) at::empty({1}, at::TensorOptions().device(device));
     reset_peak(device);
     body(m, device, started);
   } catch (const Failure& f) {
