@@ -15,6 +15,7 @@
 
 #include "genome/errors.h"
 #include "proto/genome.pb.h"
+#include "proto/messages.h"
 
 namespace starsynth {
 
@@ -65,7 +66,9 @@ Format sniff(const std::string& content, const std::string& source) {
   return first != std::string::npos && content[first] == '{' ? Format::Json : Format::Text;
 }
 
-void parse(const std::string& content, const std::string& source, gp::Message* msg) {
+}  // namespace
+
+void parse_message(const std::string& content, const std::string& source, gp::Message* msg) {
   const std::string type = msg->GetDescriptor()->name();
   if (blank(content)) throw LoadError(source + ": empty file, expected a " + type + " in protobuf text or JSON");
   if (sniff(content, source) == Format::Json) {
@@ -86,7 +89,7 @@ void parse(const std::string& content, const std::string& source, gp::Message* m
     throw LoadError(source + ":" + (errors.text.empty() ? "invalid " + type : errors.text));
 }
 
-std::string print(const gp::Message& msg, Format format) {
+std::string print_message(const gp::Message& msg, Format format) {
   std::string out;
   if (format == Format::Json) {
     gp::util::JsonPrintOptions options;
@@ -99,6 +102,8 @@ std::string print(const gp::Message& msg, Format format) {
   gp::TextFormat::PrintToString(msg, &out);
   return out;
 }
+
+namespace {
 
 // ---- plain struct <-> message ---------------------------------------------------------------
 
@@ -154,7 +159,9 @@ PositionEncoding position_from(const std::string& s, const std::string& path) {
   throw FieldError(path, "expected \"rope\", \"learned\" or \"none\", got \"" + s + "\"");
 }
 
-SearchSpace from_pb(const pb::SearchSpace& p, const std::string& at) {
+}  // namespace
+
+SearchSpace space_from_message(const pb::SearchSpace& p, const std::string& at) {
   std::vector<std::string> alphabet(p.alphabet().begin(), p.alphabet().end());
   if (alphabet.empty()) alphabet = star_alphabet();
   std::map<std::string, LivHyper> overrides;
@@ -184,7 +191,7 @@ SearchSpace from_pb(const pb::SearchSpace& p, const std::string& at) {
   return s;
 }
 
-pb::SearchSpace to_pb(const SearchSpace& s) {
+pb::SearchSpace space_to_message(const SearchSpace& s) {
   pb::SearchSpace p;
   p.set_num_livs(s.num_livs);
   p.set_width(int32_t(s.width));
@@ -205,6 +212,8 @@ pb::SearchSpace to_pb(const SearchSpace& s) {
   p.set_bias(s.bias);
   return p;
 }
+
+namespace {
 
 ModelSpec from_pb(const pb::ModelConfig& p) {
   if (p.version() != kModelConfigVersion)
@@ -280,17 +289,17 @@ Format format_for(const std::string& path) {
 
 SearchSpace parse_space(const std::string& content, const std::string& source) {
   pb::SearchSpace p;
-  parse(content, source, &p);
-  return in_file(source, [&] { return from_pb(p, ""); });
+  parse_message(content, source, &p);
+  return in_file(source, [&] { return space_from_message(p, ""); });
 }
 
 GenomeFile parse_genome(const std::string& content, const std::string& source, bool check_valid) {
   pb::Genome p;
-  parse(content, source, &p);
+  parse_message(content, source, &p);
   return in_file(source, [&] {
     if (!p.has_space()) throw FieldError("space", "missing: a genome file carries its search space");
     GenomeFile f;
-    f.space = from_pb(p.space(), "space.");
+    f.space = space_from_message(p.space(), "space.");
     for (int i = 0; i < p.livs_size(); ++i) {
       const auto& l = p.livs(i);
       const std::string at = "livs[" + std::to_string(i) + "].";
@@ -315,7 +324,7 @@ GenomeFile parse_genome(const std::string& content, const std::string& source, b
 
 ModelSpec parse_model_config(const std::string& content, const std::string& source) {
   pb::ModelConfig p;
-  parse(content, source, &p);
+  parse_message(content, source, &p);
   return in_file(source, [&] { return from_pb(p); });
 }
 
@@ -323,11 +332,11 @@ SearchSpace load_space(const std::string& path) { return parse_space(read_file(p
 GenomeFile load_genome(const std::string& path) { return parse_genome(read_file(path), path); }
 ModelSpec load_model_config(const std::string& path) { return parse_model_config(read_file(path), path); }
 
-std::string format_space(const SearchSpace& space, Format format) { return print(to_pb(space), format); }
+std::string format_space(const SearchSpace& space, Format format) { return print_message(space_to_message(space), format); }
 
 std::string format_genome(const SearchSpace& space, const Genome& genome, Format format) {
   pb::Genome p;
-  *p.mutable_space() = to_pb(space);
+  *p.mutable_space() = space_to_message(space);
   for (const LivGene& g : genome.livs) {
     auto* l = p.add_livs();
     l->set_class_(space.cls(g.cls).name);
@@ -336,10 +345,10 @@ std::string format_genome(const SearchSpace& space, const Genome& genome, Format
     l->set_feature_group(g.fg_group);
     l->set_feature_strategy(g.fg_strategy);
   }
-  return print(p, format);
+  return print_message(p, format);
 }
 
-std::string format_model_config(const ModelSpec& spec, Format format) { return print(to_pb(spec), format); }
+std::string format_model_config(const ModelSpec& spec, Format format) { return print_message(to_pb(spec), format); }
 
 std::string read_file(const std::string& path) {
   std::ostringstream s;

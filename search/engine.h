@@ -1,0 +1,80 @@
+// The evaluation engine between the evolutionary loop and whatever trains networks: canonical
+// genomes in, objective vectors out. It answers from the ledger when it can (an architecture
+// evaluated under the same settings, in this run or an earlier one, is never trained again),
+// journals every new result as it completes, and runs the rest on a pool of workers.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "genome/genome.h"
+#include "search/config.h"
+#include "search/journal.h"
+
+namespace starsynth {
+
+// What an evaluator reports for one network. `metrics` holds "quality" (in its natural sense),
+// "quality_higher_is_better" (1 or 0), "params", "cache", "flops", "tokens_per_s", "peak_memory".
+struct EvalOutcome {
+  std::string status = "ok";  // ok, diverged, out_of_memory, timeout, error
+  std::string message;
+  std::map<std::string, double> metrics;
+  double wall_s = 0;
+  std::string worker;
+};
+
+// The interface search/ calls; evaluator/ and cluster/ implement it. Must be thread-safe.
+using Evaluator = std::function<EvalOutcome(const ModelSpec& spec, const Genome& canonical)>;
+
+// Runs a batch of evaluations; the in-process implementation is a thread pool, cluster/ provides
+// one over MPI. `done` is called (serialised) as each evaluation finishes.
+using BatchRunner = std::function<void(const std::vector<std::pair<ModelSpec, Genome>>& jobs,
+                                       const std::function<void(size_t index, EvalOutcome outcome)>& done)>;
+BatchRunner thread_pool_runner(Evaluator evaluator, int workers);
+
+struct EngineCounters {
+  int64_t evaluated = 0, reused = 0, failed = 0, over_budget = 0;
+};
+
+class Engine {
+ public:
+  // `journal` may be null (tests that need no run directory).
+  Engine(SearchConfig config, BatchRunner runner, std::shared_ptr<Journal> journal);
+
+  // Adds records to the ledger (this run's journal on resume, earlier runs' journals).
+  void load(const std::vector<pb::JournalRecord>& records);
+  // Objective vectors (minimised) of canonical genomes, evaluating what the ledger lacks.
+  std::vector<std::vector<double>> evaluate(const std::vector<Genome>& canonical_genomes);
+  // True when the network fits the configured budgets (checked analytically, before training).
+  bool within_budget(const Genome& canonical) const;
+  void count_over_budget() { ++counters_.over_budget; }
+
+  const SearchConfig& config() const { return config_; }
+  const EngineCounters& counters() const { return counters_; }
+  void set_counters(const EngineCounters& c) { counters_ = c; }
+  void set_generation(int g) { generation_ = g; }
+  std::string key(const Genome& canonical) const;
+  // Every record of this run and the loaded ones, by key.
+  const std::map<std::string, pb::JournalRecord>& ledger() const { return ledger_; }
+  // The objective vector of a journal record: failed evaluations get the penalty value.
+  std::vector<double> objectives(const pb::JournalRecord& r) const;
+
+  static constexpr double kPenalty = 1e30;
+
+ private:
+  SearchConfig config_;
+  BatchRunner runner_;
+  std::shared_ptr<Journal> journal_;
+  std::map<std::string, pb::JournalRecord> ledger_;
+  EngineCounters counters_;
+  int generation_ = 0;
+  int64_t sequence_ = 0;
+  std::string settings_hash_;
+};
+
+}  // namespace starsynth
