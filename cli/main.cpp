@@ -13,6 +13,8 @@
 #include "genome/presets.h"
 #include "genome/variation.h"
 #include "proto/formats.h"
+#include "search/run.h"
+#include "search/synthetic.h"
 
 namespace starsynth::cli {
 namespace {
@@ -93,6 +95,57 @@ int run_eval(const Args& a) {
   const Metrics m = evaluate(spec, task, s);
   emit(a, a.flag("json") ? eval_json(m) : eval_text(m));
   return m.status == EvalStatus::Ok ? 0 : 3;
+}
+
+// Trains each genome with the evaluator under the search's task and training settings.
+Evaluator training_evaluator(const SearchConfig& c) {
+  TaskSpec task;
+  const auto& t = c.message.task();
+  task.kind = t.kind();
+  task.mad.vocab_size = t.vocab_size();
+  task.mad.seq_len = t.seq_len();
+  task.mad.train_examples = t.train_examples();
+  task.mad.test_examples = t.test_examples();
+  if (t.lm_seq_len()) task.lm_seq_len = t.lm_seq_len();
+  TrainSettings s;
+  const auto& tr = c.message.training();
+  s.steps = tr.steps();
+  s.batch = tr.batch();
+  s.lr = tr.lr();
+  s.device = tr.device();
+  s.timeout_s = tr.timeout_s();
+  s.context = tr.context();
+  s.element_bytes = tr.element_bytes();
+  s.seed = c.seed;
+  return [task, s](const ModelSpec& spec, const Genome&) {
+    const Metrics m = evaluate(spec, task, s);
+    EvalOutcome o;
+    o.status = status_name(m.status);
+    o.message = m.message;
+    o.metrics = {{"quality", m.quality},
+                 {"quality_higher_is_better", m.quality_name == "accuracy" ? 1.0 : 0.0},
+                 {"params", double(m.params_total ? m.params_total : count_parameters(spec).total)},
+                 {"cache", double(m.cache_bytes)},
+                 {"flops", m.flops_per_token},
+                 {"tokens_per_s", m.train_tokens_per_s},
+                 {"peak_memory", double(m.peak_memory_bytes)}};
+    o.wall_s = m.wall_s;
+    return o;
+  };
+}
+
+int run_search_command(const Args& a) {
+  RunOptions options;
+  options.resume = a.has("resume");
+  options.dir = a.get("run");
+  const std::string source = options.resume ? a.get("resume") : a.positional_at(0, "search config");
+  const RunSummary run = run_search(source, options, [](const SearchConfig& c) {
+    const bool synthetic = c.message.task().kind().rfind("synthetic:", 0) == 0;
+    return thread_pool_runner(synthetic ? synthetic_evaluator(c) : training_evaluator(c), c.workers);
+  });
+  const SearchConfig config = load_search_config(run.dir + "/config.textproto");
+  std::cout << front_text(config, run);
+  return 0;
 }
 
 const std::set<std::string> kSpaceOptions = {"space", "livs", "width", "vocab", "output"};
@@ -235,6 +288,14 @@ std::vector<Command> commands() {
         "task-train", "task-test", "lm-seq-len", "context", "bytes", "output"},
        {"json"},
        run_eval},
+      {"search", "CONFIG [--run DIR] | --resume RUN",
+       "Runs an evolutionary architecture search and prints the Pareto front it found.\n"
+       "  --run DIR           run directory (default: the config's run_dir, else runs/<config name>)\n"
+       "  --resume RUN        continue a run directory after a crash or kill; only evaluations that\n"
+       "                      were in flight are redone\n",
+       {"run", "resume"},
+       {},
+       run_search_command},
       {"classes", "", "The LIV catalogue: every class, its family, operator genome and reusable groups.", {}, {},
        [](const Args&) {
          std::cout << catalog_text();

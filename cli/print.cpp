@@ -169,4 +169,29 @@ std::string eval_json(const Metrics& m) {
   return s.str();
 }
 
+std::string front_text(const SearchConfig& config, const RunSummary& run) {
+  std::ostringstream s;
+  s << "\nPareto front of " << run.dir << " after " << run.generation << " generations: " << run.front.size()
+    << " members, hypervolume " << run.hypervolume << "\n";
+  s << "evaluations: " << run.counters.evaluated << " trained, " << run.counters.reused << " reused, "
+    << run.counters.failed << " failed, " << run.counters.over_budget << " over budget (never trained)\n\n";
+  s << pad("#", 4) << pad("quality", 18) << pad("parameters", 14, true) << pad("cache MB", 11, true)
+    << pad("MFLOP/token", 13, true) << "  layout\n";
+  for (size_t i = 0; i < run.front.size(); ++i) {
+    const auto& r = run.front[i].record;
+    auto metric = [&](const char* name) {
+      auto it = r.metrics().find(name);
+      return it == r.metrics().end() ? 0.0 : it->second;
+    };
+    const bool accuracy = metric("quality_higher_is_better") > 0;
+    const std::string quality = r.status() != "ok" ? r.status()
+                                : accuracy       ? fixed(100 * metric("quality"), 2) + " % acc"
+                                                 : fixed(metric("quality"), 4) + " nats/B";
+    s << pad(std::to_string(i), 4) << pad(quality, 18) << pad(with_commas(int64_t(metric("params"))), 14, true)
+      << pad(fixed(metric("cache") / 1e6, 3), 11, true) << pad(fixed(metric("flops") / 1e6, 3), 13, true) << "  "
+      << summary(compile(config.space, run.front[i].genome)) << "\n";
+  }
+  return s.str();
+}
+
 }  // namespace starsynth::cli

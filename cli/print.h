@@ -7,6 +7,7 @@
 #include "genome/genome.h"
 #include "genome/metrics.h"
 #include "genome/model_spec.h"
+#include "search/run.h"
 
 namespace starsynth::cli {
 
@@ -17,5 +18,6 @@ std::string genome_text(const SearchSpace& space, const Genome& g);
 std::string catalog_text();
 std::string eval_text(const Metrics& m);
 std::string eval_json(const Metrics& m);
+std::string front_text(const SearchConfig& config, const RunSummary& run);
 
 }  // namespace starsynth::cli

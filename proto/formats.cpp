@@ -1,6 +1,7 @@
 #include "proto/formats.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -368,6 +369,10 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = mkstemp(tmp.data());
   if (fd < 0) throw std::runtime_error(path + ": cannot create a temporary file (" + std::strerror(errno) + ")");
+  // mkstemp creates 0600; give the file the permissions an ordinary create would.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);

@@ -1,0 +1,228 @@
+// Search runs end to end with the synthetic surrogate evaluator: kill and resume give the same
+// front and journal as an uninterrupted run, the ledger reuses earlier runs' results, budgets are
+// enforced before training, run directories are guarded, and bad configs name their field.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "genome/metrics.h"
+#include "genome/presets.h"
+#include "proto/formats.h"
+#include "search/config.h"
+#include "search/journal.h"
+#include "search/run.h"
+#include "search/synthetic.h"
+
+namespace starsynth {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path scratch(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("starsynth-search-" + std::to_string(::getpid())) / name;
+  fs::remove_all(p);
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+std::string config_text(int population, int generations, double delay, const std::string& extra = "") {
+  return "space { num_livs: 8 width: 64 vocab_size: 64 }\n"
+         "task { kind: \"synthetic:surrogate\" synthetic_delay_s: " +
+         std::to_string(delay) + " }\nobjectives: [\"quality\", \"params\", \"cache\"]\nalgorithm { population: " +
+         std::to_string(population) + " generations: " + std::to_string(generations) +
+         " }\nseed: 11\nseed_presets: [\"transformer++\"]\n" + extra;
+}
+
+fs::path write_config(const std::string& name, const std::string& text) {
+  const fs::path p = scratch(name + ".textproto");
+  std::ofstream(p) << text;
+  return p;
+}
+
+std::ostringstream quiet;
+
+RunSummary run(const std::string& source, const std::string& dir, bool resume = false) {
+  RunOptions o;
+  o.dir = dir;
+  o.resume = resume;
+  o.log = &quiet;
+  return run_search(source, o, [](const SearchConfig& c) { return thread_pool_runner(synthetic_evaluator(c), c.workers); });
+}
+
+// What must not change between an interrupted and an uninterrupted run: every record's key,
+// status, objectives and metrics (not its completion order, wall time or sequence number).
+std::set<std::string> journal_content(const fs::path& dir) {
+  std::set<std::string> out;
+  for (const auto& r : Journal::read((dir / "journal.bin").string())) {
+    std::ostringstream s;
+    s << r.key() << ' ' << r.status();
+    for (double v : r.objectives()) s << ' ' << v;
+    for (const auto& [k, v] : std::map<std::string, double>(r.metrics().begin(), r.metrics().end())) s << ' ' << k << '=' << v;
+    out.insert(s.str());
+  }
+  return out;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
+  // About 2 s of evaluations after a start-up of about 0.4 s: kills land before, during and
+  // between generations.
+  const fs::path cfg = write_config("kill", config_text(8, 20, 0.03, "workers: 2\n"));
+  const fs::path whole = scratch("whole"), killed = scratch("killed");
+  const RunSummary reference = run(cfg.string(), whole.string());
+  ASSERT_EQ(reference.generation, 20);
+
+  const size_t total = Journal::read((whole / "journal.bin").string()).size();
+  std::mt19937 rng(5);
+  int kills = 0, torn = 0, mid_run = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const bool resume = fs::exists(killed / "config.textproto");
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const std::string dir = killed.string(), config = cfg.string();
+      if (resume)
+        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", "--resume", dir.c_str(), static_cast<char*>(nullptr));
+      else
+        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", config.c_str(), "--run", dir.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 1200)(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    kills += WIFSIGNALED(status);
+    const size_t held = fs::exists(killed / "journal.bin") ? Journal::read((killed / "journal.bin").string()).size() : 0;
+    mid_run += held > 0 && held < total;
+    std::printf("launch %d: %s, journal holds %zu of %zu evaluations\n", attempt,
+                WIFSIGNALED(status) ? "killed" : "finished", held, total);
+    // Now and then a torn record, as if the kill had hit the middle of a write.
+    if (attempt % 3 == 1 && fs::exists(killed / "journal.bin")) {
+      std::ofstream(killed / "journal.bin", std::ios::app) << std::string("\x40\x00\x00\x00garbage", 11);
+      ++torn;
+    }
+  }
+  ASSERT_GE(kills, 3);
+  ASSERT_GE(mid_run, 2);  // killed with part of the work journaled
+  const RunSummary resumed = run(killed.string(), "", true);
+  EXPECT_EQ(slurp(killed / "front.tsv"), slurp(whole / "front.tsv"));
+  EXPECT_EQ(journal_content(killed), journal_content(whole));
+  EXPECT_EQ(resumed.hypervolume, reference.hypervolume);
+  EXPECT_GT(torn, 0);
+}
+
+TEST(SearchRun, TheLedgerReusesEarlierRunsAndNeverTrainsTwice) {
+  const fs::path cfg = write_config("ledger", config_text(8, 4, 0));
+  const fs::path first = scratch("first"), second = scratch("second");
+  const RunSummary a = run(cfg.string(), first.string());
+  EXPECT_GT(a.counters.evaluated, 8);
+  // Every record of a run has a distinct key: nothing was trained twice.
+  std::set<std::string> keys;
+  for (const auto& r : Journal::read((first / "journal.bin").string())) EXPECT_TRUE(keys.insert(r.key()).second);
+  const fs::path cfg2 =
+      write_config("ledger2", config_text(8, 4, 0, "prior_journals: [\"" + (first / "journal.bin").string() + "\"]\n"));
+  const RunSummary b = run(cfg2.string(), second.string());
+  EXPECT_EQ(b.counters.evaluated, 0);
+  EXPECT_EQ(slurp(second / "front.tsv"), slurp(first / "front.tsv"));
+}
+
+TEST(SearchRun, OffspringOverBudgetAreNeverTrained) {
+  // A parameter budget below Transformer++'s (the seed preset is dropped: seeds obey no budget).
+  const std::string seeds = "seed_presets: [\"transformer++\"]\n";
+  std::string text = config_text(8, 6, 0);
+  const SearchConfig probe = parse_search_config(text, "probe");
+  const int64_t limit = count_parameters(compile(probe.space, preset_genome(probe.space, "transformer++"))).total * 9 / 10;
+  text.replace(text.find(seeds), seeds.size(), "budgets { max_params: " + std::to_string(limit) + " }\n");
+  const fs::path cfg = write_config("budget", text);
+  const fs::path dir = scratch("budget-run");
+  const RunSummary r = run(cfg.string(), dir.string());
+  EXPECT_GT(r.counters.over_budget, 0);
+  const auto records = Journal::read((dir / "journal.bin").string());
+  EXPECT_GT(records.size(), 8u);
+  for (const auto& rec : records) EXPECT_LE(rec.metrics().at("params"), double(limit));
+}
+
+TEST(SearchRun, PagmosAlgorithmsAndRandomSearchRunOnTheSameProblem) {
+  for (const std::string name : {"nsga2", "moead", "random"}) {
+    const fs::path cfg = write_config("alg-" + name, config_text(8, 3, 0, "") + "");
+    std::string text = slurp(cfg);
+    text.replace(text.find("algorithm { "), 12, "algorithm { name: \"" + name + "\" ");
+    std::ofstream(cfg) << text;
+    const RunSummary r = run(cfg.string(), scratch("alg-run-" + name).string());
+    EXPECT_EQ(r.generation, 3) << name;
+    EXPECT_FALSE(r.front.empty()) << name;
+    EXPECT_GT(r.hypervolume, 0) << name;
+  }
+}
+
+TEST(SearchRun, ARunDirectoryIsGuarded) {
+  const fs::path cfg = write_config("guard", config_text(8, 1, 0));
+  const fs::path dir = scratch("guard-run");
+  run(cfg.string(), dir.string());
+  try {
+    run(cfg.string(), dir.string());
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir.string() + ": already holds this search; continue it with starsynth search --resume " + dir.string());
+  }
+  const fs::path other = write_config("guard-other", config_text(8, 2, 0));
+  try {
+    run(other.string(), dir.string());
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.string() + ": belongs to another search config (" + dir.string() +
+                                         "/config.textproto differs); choose a new --run directory");
+  }
+  EXPECT_THROW(run(scratch("nothing").string(), "", true), std::runtime_error);
+}
+
+TEST(SearchConfigErrors, EachBadConfigNamesItsField) {
+  const std::string space = "space { num_livs: 4 width: 64 vocab_size: 64 }\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"task { kind: \"mad\" }", "space: missing: the search space (num_livs, width, vocab_size, alphabet)"},
+      {space + "objectives: [\"accuracy\"]",
+       "objectives[0]: expected one of quality, params, cache, flops, tokens_per_s, peak_memory, got \"accuracy\""},
+      {space + "objectives: [\"params\", \"params\"]", "objectives[0]: objective \"params\" is listed twice"},
+      {space + "algorithm { name: \"cmaes\" }",
+       "algorithm.name: expected \"star\", \"nsga2\", \"moead\" or \"random\", got \"cmaes\""},
+      {space + "algorithm { name: \"nsga2\" population: 10 }",
+       "algorithm.population: expected a multiple of 4 of at least 8 for nsga2, got 10"},
+      {space + "algorithm { population: 4 elites: 4 }", "algorithm.elites: expected 0 to population - 1 (3), got 4"},
+      {space + "algorithm { mutation_rate: 1.5 }", "algorithm.mutation_rate: expected a probability in [0, 1]"},
+      {space + "training { steps: -5 }", "training.steps: expected a positive number of steps"},
+      {space + "task { kind: \"imagenet\" }",
+       "task.kind: expected mad, mad:<task>, mqar, lm:<file> or synthetic:<name>, got \"imagenet\""},
+      {space + "budgets { max_params: -1 }", "budgets.max_params: expected 0 (no limit) or a positive count"},
+      {space + "reference_point: [1, 2, 3]", "reference_point: expected one value per objective (2), got 3"},
+      {space + "seed_presets: [\"gpt5\"]",
+       "seed_presets[0]: unknown preset \"gpt5\" (known: transformer++, striped-mamba, striped-hyena2, recurrent)"},
+      {"space { num_livs: 4 width: 0 vocab_size: 64 }", "space.width: expected a positive width, got 0"},
+      {space + "workers: -2", "workers: expected at least 1"},
+  };
+  for (const auto& [text, expected] : cases) {
+    try {
+      parse_search_config(text, "c.textproto");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const LoadError& e) {
+      EXPECT_EQ(std::string(e.what()), "c.textproto: " + expected);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace starsynth
