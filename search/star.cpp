@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -106,12 +107,18 @@ pagmo::population star::evolve(pagmo::population pop) const {
       return best;
     };
     std::vector<pagmo::vector_double> children;
+    // A child identical to a parent or a sibling would only be answered from the ledger: draw
+    // again, unless the space seems exhausted.
+    std::set<pagmo::vector_double> seen(xs.begin(), xs.end());
+    size_t duplicates = 0;
     auto offer = [&](pagmo::vector_double child) {
       if (children.size() >= target) return;
+      if (seen.count(child) && duplicates++ < 100 * target) return;
       if (space_ && accept_ && !accept_(decode(*space_, as_ints(child)))) {
         if (rejected_) rejected_();
         return;
       }
+      seen.insert(child);
       children.push_back(std::move(child));
     };
     for (size_t attempts = 0; children.size() < target; ++attempts) {
