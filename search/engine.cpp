@@ -112,6 +112,7 @@ std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& gen
   if (!jobs.empty()) {
     std::vector<std::string> job_keys(jobs.size());
     for (const auto& [k, i] : scheduled) job_keys[i] = k;
+    size_t finished = 0;
     runner_(jobs, [&](size_t i, EvalOutcome o) {
       pb::JournalRecord r;
       r.set_sequence(sequence_++);
@@ -128,6 +129,7 @@ std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& gen
       ledger_[r.key()] = r;
       ++counters_.evaluated;
       counters_.failed += o.status != "ok";
+      if (progress_) progress_(++finished, jobs.size());
     });
   }
   std::vector<std::vector<double>> out;

@@ -58,6 +58,8 @@ class Engine {
   const EngineCounters& counters() const { return counters_; }
   void set_counters(const EngineCounters& c) { counters_ = c; }
   void set_generation(int g) { generation_ = g; }
+  // Called after each evaluation that finishes: (finished in this batch, batch size).
+  void on_progress(std::function<void(size_t, size_t)> f) { progress_ = std::move(f); }
   std::string key(const Genome& canonical) const;
   // Every record of this run and the loaded ones, by key.
   const std::map<std::string, pb::JournalRecord>& ledger() const { return ledger_; }
@@ -75,6 +77,7 @@ class Engine {
   int generation_ = 0;
   int64_t sequence_ = 0;
   std::string settings_hash_;
+  std::function<void(size_t, size_t)> progress_;
 };
 
 }  // namespace starsynth

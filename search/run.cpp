@@ -1,6 +1,7 @@
 #include "search/run.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -151,6 +152,15 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
   if (journal->dropped_bytes() > 0)
     log << "journal: dropped a torn last record (" << journal->dropped_bytes() << " bytes)\n";
   auto engine = std::make_shared<Engine>(config, make_runner(config), journal);
+  // A live line on a terminal while a generation's evaluations finish; plain lines elsewhere.
+  const bool live = !options.log && ::isatty(2);
+  if (live)
+    engine->on_progress([](size_t done, size_t total) {
+      const int width = 30, filled = int(double(width) * double(done) / double(std::max<size_t>(total, 1)));
+      std::fprintf(stderr, "\r  [%s%s] %zu/%zu evaluations", std::string(size_t(filled), '#').c_str(),
+                   std::string(size_t(width - filled), '.').c_str(), done, total);
+      if (done == total) std::fprintf(stderr, "\r%*s\r", 60, "");
+    });
   for (const std::string& prior : config.message.prior_journals()) engine->load(Journal::read(prior));
   engine->load(own);
 
