@@ -134,17 +134,20 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
     paths.dir = !options.dir.empty() ? options.dir
                 : !config.message.run_dir().empty() ? config.message.run_dir()
                                                     : "runs/" + fs::path(config_or_dir).stem().string();
+    bool same_run = false;
     if (fs::exists(paths.config())) {
       const SearchConfig existing = load_search_config(paths.config().string());
       if (deterministic(existing.message) != deterministic(config.message))
         throw std::runtime_error(paths.dir.string() + ": belongs to another search config (" +
                                  paths.config().string() + " differs); choose a new --run directory");
-      if (fs::exists(paths.checkpoint()) || fs::exists(paths.journal()))
-        throw std::runtime_error(paths.dir.string() + ": already holds this search; continue it with starsynth search --resume " +
-                                 paths.dir.string());
+      // The same search again: carry on from where it stands (or report it, when finished).
+      same_run = true;
+      log << "continuing the run in " << paths.dir.string() << " (same config)\n";
     }
-    fs::create_directories(paths.dir);
-    write_file_atomic(paths.config().string(), print_message(config.message, Format::Text));
+    if (!same_run) {
+      fs::create_directories(paths.dir);
+      write_file_atomic(paths.config().string(), print_message(config.message, Format::Text));
+    }
   }
 
   std::vector<pb::JournalRecord> own;
