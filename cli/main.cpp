@@ -13,6 +13,7 @@
 #include "genome/presets.h"
 #include "genome/variation.h"
 #include "proto/formats.h"
+#include "cluster/mpi.h"
 #include "search/run.h"
 #include "search/synthetic.h"
 
@@ -98,7 +99,7 @@ int run_eval(const Args& a) {
 }
 
 // Trains each genome with the evaluator under the search's task and training settings.
-Evaluator training_evaluator(const SearchConfig& c) {
+Evaluator training_evaluator(const SearchConfig& c, const std::string& device) {
   TaskSpec task;
   const auto& t = c.message.task();
   task.kind = t.kind();
@@ -112,7 +113,7 @@ Evaluator training_evaluator(const SearchConfig& c) {
   s.steps = tr.steps();
   s.batch = tr.batch();
   s.lr = tr.lr();
-  s.device = tr.device();
+  s.device = device;
   s.timeout_s = tr.timeout_s();
   s.context = tr.context();
   s.element_bytes = tr.element_bytes();
@@ -139,9 +140,24 @@ int run_search_command(const Args& a) {
   options.resume = a.has("resume");
   options.dir = a.get("run");
   const std::string source = options.resume ? a.get("resume") : a.positional_at(0, "search config");
+  if (cluster::under_mpirun()) {
+    // Every rank runs this: rank 0 drives, the others serve evaluations.
+    int provided = 0;
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    const int status = cluster::search(
+        source, options,
+        [](const SearchConfig& c, const std::string& device, int rank) {
+          const bool synthetic = c.message.task().kind().rfind("synthetic:", 0) == 0;
+          return synthetic ? synthetic_evaluator(c, rank) : training_evaluator(c, device);
+        },
+        &cuda_device_count, [](const SearchConfig& c, const RunSummary& run) { std::cout << front_text(c, run); });
+    MPI_Finalize();
+    return status;
+  }
   const RunSummary run = run_search(source, options, [](const SearchConfig& c) {
     const bool synthetic = c.message.task().kind().rfind("synthetic:", 0) == 0;
-    return thread_pool_runner(synthetic ? synthetic_evaluator(c) : training_evaluator(c), c.workers);
+    return thread_pool_runner(synthetic ? synthetic_evaluator(c) : training_evaluator(c, c.message.training().device()),
+                              c.workers);
   });
   const SearchConfig config = load_search_config(run.dir + "/config.textproto");
   std::cout << front_text(config, run);

@@ -72,6 +72,9 @@ struct Metrics {
 // a status with a message (memory is released before returning).
 Metrics evaluate(const ModelSpec& spec, const TaskSpec& task, const TrainSettings& settings);
 
+// GPUs LibTorch can use here (0 without CUDA).
+int cuda_device_count();
+
 // The same, for a task already generated (tests and benchmarks reuse one).
 Metrics evaluate_synthetic(const ModelSpec& spec, const SyntheticTask& task, const TrainSettings& settings);
 

@@ -326,6 +326,8 @@ void train_on(Trainer& t, const SyntheticTask& task, Metrics& m, Clock::time_poi
 
 }  // namespace
 
+int cuda_device_count() { return torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0; }
+
 Metrics evaluate_synthetic(const ModelSpec& spec, const SyntheticTask& task, const TrainSettings& s) {
   return guarded(spec, s, [&](Metrics& m, const torch::Device& device, Clock::time_point started) {
     if (task.vocab_size > spec.vocab_size)

@@ -1,6 +1,9 @@
 #include "search/synthetic.h"
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
+#include <memory>
 #include <thread>
 
 #include "genome/metrics.h"
@@ -38,13 +41,39 @@ double surrogate_quality(const ModelSpec& spec) {
   return std::clamp(q, 0.0, 1.0);
 }
 
-Evaluator synthetic_evaluator(const SearchConfig& config) {
+Evaluator synthetic_evaluator(const SearchConfig& config, int rank) {
   const std::string kind = config.message.task().kind();
   if (kind != "synthetic:surrogate")
     throw std::invalid_argument("unknown synthetic task \"" + kind + "\" (known: synthetic:surrogate)");
   const double delay = config.message.task().synthetic_delay_s();
   const int64_t context = config.message.training().context(), bytes = config.message.training().element_bytes();
-  return [delay, context, bytes](const ModelSpec& spec, const Genome&) {
+  std::vector<pb::FaultInjection> faults;
+  for (const auto& f : config.message.faults())
+    if (f.rank() == rank) faults.push_back(f);
+  const double timeout = config.message.training().timeout_s();
+  auto count = std::make_shared<std::atomic<int>>(0);
+  return [delay, context, bytes, faults, timeout, count](const ModelSpec& spec, const Genome&) {
+    const int n = ++*count;
+    EvalOutcome failed;
+    for (const auto& f : faults) {
+      if (f.on_evaluation() != n) continue;
+      const std::string what = "injected fault on evaluation " + std::to_string(n);
+      if (f.kind() == "throw") throw std::runtime_error(what + ": the evaluator threw");
+      if (f.kind() == "nan") {
+        failed.status = "diverged";
+        failed.message = "loss is nan at step 0 (" + what + ")";
+        return failed;
+      }
+      if (f.kind() == "timeout") {
+        std::this_thread::sleep_for(std::chrono::duration<double>(timeout));
+        failed.status = "timeout";
+        failed.message = "time limit of " + std::to_string(timeout) + " s reached (" + what + ")";
+        return failed;
+      }
+      if (f.kind() == "hang")
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+      if (f.kind() == "kill") ::raise(SIGKILL);
+    }
     if (delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     const AnalyticMetrics a = analyze(spec, context, bytes);
     EvalOutcome o;

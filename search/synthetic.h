@@ -8,8 +8,10 @@
 
 namespace starsynth {
 
-// Throws LoadError-style std::invalid_argument for an unknown synthetic task.
-Evaluator synthetic_evaluator(const SearchConfig& config);
+// Throws std::invalid_argument for an unknown synthetic task. `rank` is the MPI rank evaluating (0
+// in-process): the config's test-only `faults` for that rank are acted out (throw, nan, timeout,
+// hang, kill) on the chosen evaluation.
+Evaluator synthetic_evaluator(const SearchConfig& config, int rank = 0);
 
 // The surrogate's quality in [0, 1] (higher is better).
 double surrogate_quality(const ModelSpec& spec);
