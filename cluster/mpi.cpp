@@ -155,8 +155,13 @@ void serve(MPI_Comm comm, const SearchConfig& config, Evaluator evaluate, const 
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   for (;;) {
+    // Poll rather than block in MPI_Probe, which spins a core in Open MPI: workers sharing a node
+    // (k per GPU) or an oversubscribed machine would starve each other and the driver.
     MPI_Status status;
-    MPI_Probe(0, MPI_ANY_TAG, comm, &status);
+    for (int flag = 0; !flag;) {
+      MPI_Iprobe(0, MPI_ANY_TAG, comm, &flag, &status);
+      if (!flag) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
     const std::string bytes = receive(comm, status);
     if (status.MPI_TAG == kStop) return;
     pb::WorkItem item;
