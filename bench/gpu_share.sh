@@ -15,13 +15,13 @@ space { num_livs: 4 width: 128 vocab_size: 256 }
 task { kind: "mad:in-context-recall" }
 training { steps: 200 batch: 128 device: "cuda" }
 objectives: ["quality", "params"]
-algorithm { population: 16 generations: 2 }
+algorithm { population: 16 generations: ${GENERATIONS:-2} }
 seed: 1
 cluster { workers_per_gpu: $k }
 CFG
   rm -rf "$log/run-$k"
   mpirun --oversubscribe -np $((k + 1)) "$build/starsynth" search "$cfg" --run "$log/run-$k" >"$log/share-$k.log" 2>&1
   read -r evals wall < <(tail -1 "$log/run-$k/progress.tsv" | cut -f4,8 | tr '\t' ' ')
-  printf "%3d %12d %10.1f %14.0f\n" $k "$evals" "$wall" "$(echo "$evals * 3600 / $wall" | bc -l)"
+  awk -v k=$k -v e="$evals" -v w="$wall" 'BEGIN { printf "%3d %12d %10.1f %14.0f\n", k, e, w, e * 3600 / w }' 
 done
 nvidia-smi --query-gpu=name --format=csv,noheader
