@@ -18,7 +18,7 @@ void fill_defaults(pb::SearchConfig& c) {
   auto* a = c.mutable_algorithm();
   if (a->name().empty()) a->set_name("star");
   if (!a->population()) a->set_population(16);
-  if (!a->generations()) a->set_generations(18);
+  if (!a->has_generations()) a->set_generations(18);
   if (!a->elites() && a->name() == "star") a->set_elites(2);
   if (!a->crossover_points()) a->set_crossover_points(2);
   if (a->mutation_rate() == 0) a->set_mutation_rate(0.1);
