@@ -91,7 +91,11 @@ TEST(Cluster, FailingWorkersAreRecordedWithTheirCauseAndTheSearchCompletes) {
                               "faults { rank: 2 on_evaluation: 3 kind: \"hang\" }\n");
   const fs::path run = scratch("faults-run");
   std::string out;
-  EXPECT_EQ(sh(mpirun(4) + " search " + cfg.string() + " --run " + run.string(), &out), 0) << out;
+  // A lost worker can never be told to stop, so the job ends with MPI_Abort once the run is
+  // complete; mpirun's exit status then reflects the teardown (sometimes a rank's signal), not the
+  // search. What counts is that the run finished and says so.
+  sh(mpirun(4) + " search " + cfg.string() + " --run " + run.string(), &out);
+  EXPECT_NE(out.find("some workers were lost and cannot be stopped: ending the MPI job"), std::string::npos) << out;
   EXPECT_NE(out.find("worker rank 2 silent for more than 1.5 s: marked lost"), std::string::npos) << out;
   EXPECT_NE(out.find("Pareto front of " + run.string() + " after 5 generations"), std::string::npos) << out;
   std::map<std::string, std::string> by_status;
