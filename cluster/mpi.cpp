@@ -80,13 +80,7 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
     std::map<int, Flight> flying;
     size_t finished = 0;
     auto evaluate_here = [&](size_t i) {
-      EvalOutcome o;
-      try {
-        o = local(jobs[i].first, jobs[i].second);
-      } catch (const std::exception& e) {
-        o.status = "error";
-        o.message = e.what();
-      }
+      EvalOutcome o = evaluate_guarded(local, jobs[i].first, jobs[i].second);
       if (o.worker.empty()) o.worker = "rank 0";
       done(i, std::move(o));
       ++finished;
@@ -170,14 +164,8 @@ void serve(MPI_Comm comm, const SearchConfig& config, Evaluator evaluate, const 
     pb::WorkResult result;
     result.set_job(item.job());
     const auto started = Clock::now();
-    EvalOutcome o;
-    try {
-      o = evaluate(compile(config.space, g), g);
-    } catch (const std::exception& e) {
-      // A throwing evaluation is reported with its cause; the worker keeps serving.
-      o.status = "error";
-      o.message = e.what();
-    }
+    // A throwing evaluation is reported with its cause; the worker keeps serving.
+    const EvalOutcome o = evaluate_guarded(evaluate, compile(config.space, g), g);
     result.set_status(o.status);
     result.set_message(o.message);
     for (const auto& [k, v] : o.metrics) (*result.mutable_metrics())[k] = v;

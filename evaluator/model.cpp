@@ -360,10 +360,16 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
     }
     outputs.push_back(y);
   }
+  return finish(i, outputs, std::move(produced), features);
+}
+
+at::Tensor LivModelImpl::finish(size_t i, const std::vector<at::Tensor>& outputs, std::vector<at::Tensor> produced,
+                                Features& features) {
+  const LivClass& cls = class_by_name(spec_.layers[i].cls);
+  const TensorMap& w = weights_[i];
   if (!produces_[i].empty()) features.by_layer[i] = std::move(produced);
   const at::Tensor y = cls.differential ? outputs[0] - w.at("lambda") * outputs[1] : outputs[0];
-  const char* out = cls.family == Family::Attention ? "o" : cls.mixes_tokens ? "out" : "down";
-  return linear(w, out, y);
+  return linear(w, output_projection(cls), y);
 }
 
 int64_t LivModelImpl::parameter_count() const {
@@ -533,10 +539,7 @@ at::Tensor LivModelImpl::mix_step(size_t i, const at::Tensor& x, DecodeState& st
     }
     outputs.push_back(y);
   }
-  if (!produces_[i].empty()) features.by_layer[i] = std::move(produced);
-  const at::Tensor y = cls.differential ? outputs[0] - w.at("lambda") * outputs[1] : outputs[0];
-  const char* out = cls.family == Family::Attention ? "o" : cls.mixes_tokens ? "out" : "down";
-  return linear(w, out, y);
+  return finish(i, outputs, std::move(produced), features);
 }
 
 }  // namespace starsynth

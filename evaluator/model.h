@@ -49,6 +49,10 @@ class LivModelImpl : public torch::nn::Module {
   struct Features;  // computed feature groups of one forward pass, for reuse by later layers
   at::Tensor mix(size_t i, const at::Tensor& x, Features& features);
   at::Tensor mix_step(size_t i, const at::Tensor& x, DecodeState& state, Features& features);
+  // The end of both: publish the features later layers reuse, combine a differential class's
+  // branches, apply the output projection.
+  at::Tensor finish(size_t i, const std::vector<at::Tensor>& outputs, std::vector<at::Tensor> produced,
+                    Features& features);
   at::Tensor norm(const at::Tensor& x, const std::string& prefix, const std::map<std::string, at::Tensor>& w) const;
 
   ModelSpec spec_;

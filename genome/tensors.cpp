@@ -12,6 +12,10 @@ int64_t TensorSpec::numel() const {
 
 int branches(const LivClass& cls) { return cls.differential ? 2 : 1; }
 
+std::string output_projection(const LivClass& cls) {
+  return cls.family == Family::Attention ? "o" : cls.mixes_tokens ? "out" : "down";
+}
+
 namespace {
 
 // Collects one layer's tensors; `linear` follows nn::Linear's [out, in] layout and adds a bias
@@ -143,8 +147,7 @@ std::vector<TensorSpec> full_tensors(const ModelSpec& spec, size_t i) {
   }
   t.prefix.clear();
   if (cls.differential) t.add("lambda", {1}, TensorRole::Operator);
-  t.linear(cls.family == Family::Attention ? "o" : cls.mixes_tokens ? "out" : "down", d, output_inputs(cls, l, d),
-           TensorRole::Output, "");
+  t.linear(output_projection(cls), d, output_inputs(cls, l, d), TensorRole::Output, "");
   return t.out;
 }
 

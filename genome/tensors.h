@@ -50,6 +50,10 @@ std::string featurizer_signature(const ModelSpec& spec, size_t i);
 // layer's class cannot share `role`.
 std::string feature_signature(const LayerSpec& layer, int64_t width, const std::string& role);
 
+// The output projection's tensor name: "o" for attention, "out" for other token mixers, "down"
+// for memoryless units.
+std::string output_projection(const LivClass& cls);
+
 // Number of branches (2 for differential classes).
 int branches(const LivClass& cls);
 

@@ -24,6 +24,17 @@ uint64_t fnv1a(const std::string& s) {
 
 }  // namespace
 
+EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, const Genome& canonical) {
+  try {
+    return evaluator(spec, canonical);
+  } catch (const std::exception& e) {
+    EvalOutcome o;
+    o.status = "error";
+    o.message = e.what();
+    return o;
+  }
+}
+
 BatchRunner thread_pool_runner(Evaluator evaluator, int workers) {
   return [evaluator, workers](const std::vector<std::pair<ModelSpec, Genome>>& jobs,
                               const std::function<void(size_t, EvalOutcome)>& done) {
@@ -31,13 +42,7 @@ BatchRunner thread_pool_runner(Evaluator evaluator, int workers) {
     std::mutex report;
     auto work = [&](int id) {
       for (size_t i; (i = next++) < jobs.size();) {
-        EvalOutcome o;
-        try {
-          o = evaluator(jobs[i].first, jobs[i].second);
-        } catch (const std::exception& e) {
-          o.status = "error";
-          o.message = e.what();
-        }
+        EvalOutcome o = evaluate_guarded(evaluator, jobs[i].first, jobs[i].second);
         if (o.worker.empty()) o.worker = "thread-" + std::to_string(id);
         std::lock_guard<std::mutex> lock(report);
         done(i, std::move(o));

@@ -31,6 +31,10 @@ struct EvalOutcome {
 // The interface search/ calls; evaluator/ and cluster/ implement it. Must be thread-safe.
 using Evaluator = std::function<EvalOutcome(const ModelSpec& spec, const Genome& canonical)>;
 
+// Runs `evaluator`; an exception becomes status "error" with its message, so that one failing
+// network never stops a pool, a worker or the driver.
+EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, const Genome& canonical);
+
 // Runs a batch of evaluations; the in-process implementation is a thread pool, cluster/ provides
 // one over MPI. `done` is called (serialised) as each evaluation finishes.
 using BatchRunner = std::function<void(const std::vector<std::pair<ModelSpec, Genome>>& jobs,
