@@ -65,14 +65,18 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
   const bool driver_evaluates = config.message.cluster().driver_evaluates();
   const double deadline = config.message.cluster().deadline_s();
   return [comm, driver_evaluates, deadline, local](const std::vector<std::pair<ModelSpec, Genome>>& jobs,
-                                                   const std::function<void(size_t, EvalOutcome)>& done) {
+                                                   const BatchDone& done) {
     int size = 1;
     MPI_Comm_size(comm, &size);
     std::deque<size_t> queue;
     for (size_t i = 0; i < jobs.size(); ++i) queue.push_back(i);
+    // Worker rank r is slot r - 1 of the pool; rank 0, when it evaluates, the last slot.
+    auto slot = [size](int rank) { return rank == 0 ? size - 1 : rank - 1; };
+    PoolMeter meter(size - 1 + (driver_evaluates ? 1 : 0));
     std::vector<int> idle;
-    for (int r = 1; r < size; ++r)
+    for (int r = size - 1; r >= 1; --r)
       if (!lost_ranks().count(r)) idle.push_back(r);
+      else meter.lost(slot(r));
     struct Flight {
       size_t job;
       Clock::time_point since;
@@ -80,9 +84,11 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
     std::map<int, Flight> flying;
     size_t finished = 0;
     auto evaluate_here = [&](size_t i) {
+      meter.started(slot(0));
       EvalOutcome o = evaluate_guarded(local, jobs[i].first, jobs[i].second);
       if (o.worker.empty()) o.worker = "rank 0";
-      done(i, std::move(o));
+      meter.finished(slot(0));
+      done(i, std::move(o), meter.state());
       ++finished;
     };
     while (finished < jobs.size()) {
@@ -97,6 +103,7 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
         for (int64_t g : encode(jobs[i].second)) item.add_genes(int32_t(g));
         send(comm, rank, kWork, item);
         flying[rank] = {i, Clock::now()};
+        meter.started(slot(rank));
         progressed = true;
       }
       int flag = 0;
@@ -110,7 +117,8 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
         // A result from a rank given up on, or for a job already redone elsewhere, is dropped.
         if (it != flying.end() && int64_t(it->second.job) == result.job() && !lost_ranks().count(rank)) {
           flying.erase(it);
-          done(size_t(result.job()), from_result(result));
+          meter.finished(slot(rank));
+          done(size_t(result.job()), from_result(result), meter.state());
           ++finished;
           idle.push_back(rank);
         }
@@ -125,6 +133,7 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
           std::cerr << "worker rank " << it->first << " silent for more than " << deadline
                     << " s: marked lost, its evaluation goes to another worker\n";
           lost_ranks().insert(it->first);
+          meter.lost(slot(it->first));
           queue.push_front(it->second.job);
           it = flying.erase(it);
           progressed = true;

@@ -35,17 +35,57 @@ EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, 
   }
 }
 
+PoolMeter::PoolMeter(int workers) : slots_(size_t(std::max(workers, 0)), '.'), workers_(workers) {}
+
+void PoolMeter::started(int worker) {
+  running_[worker] = Clock::now();
+  if (size_t(worker) < slots_.size()) slots_[size_t(worker)] = 'B';
+}
+
+void PoolMeter::finished(int worker) {
+  auto it = running_.find(worker);
+  if (it == running_.end()) return;
+  busy_s_ += std::chrono::duration<double>(Clock::now() - it->second).count();
+  running_.erase(it);
+  if (size_t(worker) < slots_.size()) slots_[size_t(worker)] = '.';
+}
+
+void PoolMeter::lost(int worker) {
+  finished(worker);  // the time it spent counts as busy: the pool offered it and it was used
+  ++lost_;
+  --workers_;
+  if (size_t(worker) < slots_.size()) slots_[size_t(worker)] = 'x';
+}
+
+PoolState PoolMeter::state() const {
+  const auto now = Clock::now();
+  PoolState s;
+  s.workers = workers_;
+  s.busy = int(running_.size());
+  s.lost = lost_;
+  s.wall_s = std::chrono::duration<double>(now - begun_).count();
+  s.busy_s = busy_s_;
+  s.slots = slots_;
+  for (const auto& [w, since] : running_) s.busy_s += std::chrono::duration<double>(now - since).count();
+  return s;
+}
+
 BatchRunner thread_pool_runner(Evaluator evaluator, int workers) {
-  return [evaluator, workers](const std::vector<std::pair<ModelSpec, Genome>>& jobs,
-                              const std::function<void(size_t, EvalOutcome)>& done) {
+  return [evaluator, workers](const std::vector<std::pair<ModelSpec, Genome>>& jobs, const BatchDone& done) {
     std::atomic<size_t> next{0};
     std::mutex report;
+    PoolMeter meter(std::max(1, workers));
     auto work = [&](int id) {
       for (size_t i; (i = next++) < jobs.size();) {
+        {
+          std::lock_guard<std::mutex> lock(report);
+          meter.started(id);
+        }
         EvalOutcome o = evaluate_guarded(evaluator, jobs[i].first, jobs[i].second);
         if (o.worker.empty()) o.worker = "thread-" + std::to_string(id);
         std::lock_guard<std::mutex> lock(report);
-        done(i, std::move(o));
+        meter.finished(id);
+        done(i, std::move(o), meter.state());
       }
     };
     std::vector<std::thread> pool;
@@ -84,20 +124,23 @@ bool Engine::within_budget(const Genome& canonical) const {
   return true;
 }
 
+double minimised(const pb::JournalRecord& r, const std::string& objective) {
+  const bool ok = r.status() == "ok";
+  auto it = r.metrics().find(objective);
+  const double v = it == r.metrics().end() ? Engine::kPenalty : it->second;
+  if (objective == "quality") {
+    if (!ok) return Engine::kPenalty;
+    auto higher = r.metrics().find("quality_higher_is_better");
+    return higher != r.metrics().end() && higher->second > 0 ? 1.0 - v : v;
+  }
+  if (objective == "tokens_per_s") return ok ? -v : Engine::kPenalty;  // maximised
+  if (objective == "peak_memory" && !ok) return Engine::kPenalty;
+  return v;  // analytic: known even when training failed
+}
+
 std::vector<double> Engine::objectives(const pb::JournalRecord& r) const {
   std::vector<double> f;
-  const bool ok = r.status() == "ok";
-  for (const std::string& o : config_.objectives) {
-    auto it = r.metrics().find(o);
-    double v = it == r.metrics().end() ? kPenalty : it->second;
-    if (o == "quality") {
-      if (!ok) v = kPenalty;
-      else if (r.metrics().count("quality_higher_is_better") && r.metrics().at("quality_higher_is_better") > 0) v = 1.0 - v;
-    }
-    if (o == "tokens_per_s") v = ok ? -v : kPenalty;  // maximised
-    if (o == "peak_memory" && !ok) v = kPenalty;
-    f.push_back(v);
-  }
+  for (const std::string& o : config_.objectives) f.push_back(minimised(r, o));
   return f;
 }
 
@@ -118,7 +161,7 @@ std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& gen
     std::vector<std::string> job_keys(jobs.size());
     for (const auto& [k, i] : scheduled) job_keys[i] = k;
     size_t finished = 0;
-    runner_(jobs, [&](size_t i, EvalOutcome o) {
+    runner_(jobs, [&](size_t i, EvalOutcome o, const PoolState& pool) {
       pb::JournalRecord r;
       r.set_sequence(sequence_++);
       r.set_generation(generation_);
@@ -134,7 +177,11 @@ std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& gen
       ledger_[r.key()] = r;
       ++counters_.evaluated;
       counters_.failed += o.status != "ok";
-      if (progress_) progress_(++finished, jobs.size());
+      if (++finished == jobs.size()) {
+        counters_.pool_busy_s += pool.busy_s;
+        counters_.pool_capacity_s += double(pool.workers + pool.lost) * pool.wall_s;
+      }
+      if (progress_) progress_(finished, jobs.size(), pool);
     });
   }
   std::vector<std::vector<double>> out;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,14 +36,49 @@ using Evaluator = std::function<EvalOutcome(const ModelSpec& spec, const Genome&
 // network never stops a pool, a worker or the driver.
 EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, const Genome& canonical);
 
+// What a pool of workers is doing during one batch, as its runner sees it. Worker-seconds not
+// spent evaluating (workers x wall - busy) are what the generational barrier costs: workers left
+// idle by stragglers at the end of a batch, or by a batch smaller than the pool.
+struct PoolState {
+  int workers = 0;    // able to take work; lost workers excluded
+  int busy = 0;       // evaluating now
+  int lost = 0;       // given up on (silent past the deadline)
+  double wall_s = 0;  // since the batch began
+  double busy_s = 0;  // worker-seconds spent evaluating in this batch so far
+  std::string slots;  // one character per worker: B busy, . idle, x lost
+  double utilisation() const { return workers > 0 && wall_s > 0 ? busy_s / (double(workers) * wall_s) : 0; }
+};
+
+// The bookkeeping behind PoolState, shared by the runners: each worker (a slot 0..workers-1) is busy
+// from the moment its evaluation is handed out until its result is back.
+class PoolMeter {
+ public:
+  explicit PoolMeter(int workers);
+  void started(int worker);
+  void finished(int worker);
+  void lost(int worker);
+  PoolState state() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point begun_ = Clock::now();
+  std::map<int, Clock::time_point> running_;
+  std::string slots_;
+  int workers_, lost_ = 0;
+  double busy_s_ = 0;
+};
+
 // Runs a batch of evaluations; the in-process implementation is a thread pool, cluster/ provides
-// one over MPI. `done` is called (serialised) as each evaluation finishes.
-using BatchRunner = std::function<void(const std::vector<std::pair<ModelSpec, Genome>>& jobs,
-                                       const std::function<void(size_t index, EvalOutcome outcome)>& done)>;
+// one over MPI. `done` is called (serialised) as each evaluation finishes, with the pool's state
+// just after it.
+using BatchDone = std::function<void(size_t index, EvalOutcome outcome, const PoolState& pool)>;
+using BatchRunner = std::function<void(const std::vector<std::pair<ModelSpec, Genome>>& jobs, const BatchDone& done)>;
 BatchRunner thread_pool_runner(Evaluator evaluator, int workers);
 
 struct EngineCounters {
   int64_t evaluated = 0, reused = 0, failed = 0, over_budget = 0;
+  // Over every batch: worker-seconds spent evaluating, and worker-seconds the pool offered.
+  double pool_busy_s = 0, pool_capacity_s = 0;
 };
 
 class Engine {
@@ -62,8 +98,9 @@ class Engine {
   const EngineCounters& counters() const { return counters_; }
   void set_counters(const EngineCounters& c) { counters_ = c; }
   void set_generation(int g) { generation_ = g; }
-  // Called after each evaluation that finishes: (finished in this batch, batch size).
-  void on_progress(std::function<void(size_t, size_t)> f) { progress_ = std::move(f); }
+  // Called after each evaluation that finishes: (finished in this batch, batch size, the pool).
+  using Progress = std::function<void(size_t, size_t, const PoolState&)>;
+  void on_progress(Progress f) { progress_ = std::move(f); }
   std::string key(const Genome& canonical) const;
   // Every record of this run and the loaded ones, by key.
   const std::map<std::string, pb::JournalRecord>& ledger() const { return ledger_; }
@@ -81,7 +118,11 @@ class Engine {
   int generation_ = 0;
   int64_t sequence_ = 0;
   std::string settings_hash_;
-  std::function<void(size_t, size_t)> progress_;
+  Progress progress_;
 };
+
+// The value the search minimises for `objective` of an evaluation: quality as error (accuracy) or
+// loss, tokens/s negated; Engine::kPenalty where a failed training leaves it unknown.
+double minimised(const pb::JournalRecord& r, const std::string& objective);
 
 }  // namespace starsynth

@@ -77,14 +77,16 @@ struct Paths {
   fs::path front() const { return dir / "front.tsv"; }
 };
 
+double utilisation(const pb::Counters& c) { return c.pool_capacity_s() > 0 ? c.pool_busy_s() / c.pool_capacity_s() : 0; }
+
 std::string progress_tsv(const pb::Checkpoint& c) {
   std::ostringstream s;
-  s << "generation\thypervolume\tfront_size\tevaluated\treused\tfailed\tover_budget\telapsed_s\tevaluations_per_hour\n";
+  s << "generation\thypervolume\tfront_size\tevaluated\treused\tfailed\tover_budget\telapsed_s\tevaluations_per_hour\tpool_utilisation\n";
   for (const auto& r : c.progress()) {
     const double per_hour = r.elapsed_s() > 0 ? double(r.counters().evaluated()) * 3600.0 / r.elapsed_s() : 0;
     s << r.generation() << '\t' << r.hypervolume() << '\t' << r.front_size() << '\t' << r.counters().evaluated() << '\t'
       << r.counters().reused() << '\t' << r.counters().failed() << '\t' << r.counters().over_budget() << '\t'
-      << r.elapsed_s() << '\t' << per_hour << '\n';
+      << r.elapsed_s() << '\t' << per_hour << '\t' << utilisation(r.counters()) << '\n';
   }
   return s.str();
 }
@@ -95,10 +97,14 @@ pb::Counters to_pb(const EngineCounters& c) {
   p.set_reused(c.reused);
   p.set_failed(c.failed);
   p.set_over_budget(c.over_budget);
+  p.set_pool_busy_s(c.pool_busy_s);
+  p.set_pool_capacity_s(c.pool_capacity_s);
   return p;
 }
 
-EngineCounters from_pb(const pb::Counters& p) { return {p.evaluated(), p.reused(), p.failed(), p.over_budget()}; }
+EngineCounters from_pb(const pb::Counters& p) {
+  return {p.evaluated(), p.reused(), p.failed(), p.over_budget(), p.pool_busy_s(), p.pool_capacity_s()};
+}
 
 std::vector<size_t> first_front(const std::vector<pagmo::vector_double>& f) {
   if (f.empty()) return {};
@@ -158,11 +164,14 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
   // A live line on a terminal while a generation's evaluations finish; plain lines elsewhere.
   const bool live = !options.log && ::isatty(2);
   if (live)
-    engine->on_progress([](size_t done, size_t total) {
+    engine->on_progress([](size_t done, size_t total, const PoolState& pool) {
       const int width = 30, filled = int(double(width) * double(done) / double(std::max<size_t>(total, 1)));
-      std::fprintf(stderr, "\r  [%s%s] %zu/%zu evaluations", std::string(size_t(filled), '#').c_str(),
-                   std::string(size_t(width - filled), '.').c_str(), done, total);
-      if (done == total) std::fprintf(stderr, "\r%*s\r", 60, "");
+      // One character per worker (B busy, . idle, x lost) while they fit on a line.
+      const std::string workers = pool.slots.size() <= 64 ? " [" + pool.slots + "]" : "";
+      std::fprintf(stderr, "\r  [%s%s] %zu/%zu evaluations  workers%s %d busy %d idle %d lost  pool %.0f%%   ",
+                   std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(), done,
+                   total, workers.c_str(), pool.busy, pool.workers - pool.busy, pool.lost, 100 * pool.utilisation());
+      if (done == total) std::fprintf(stderr, "\r%*s\r", 200, "");
     });
   for (const std::string& prior : config.message.prior_journals()) engine->load(Journal::read(prior));
   engine->load(own);
@@ -252,11 +261,11 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
     char line[256];
     std::snprintf(line, sizeof line,
                   "gen %3d/%d  hv %.6g  front %d  evaluated %lld  reused %lld  failed %lld  over budget %lld  "
-                  "%.0f evals/h  ETA %s\n",
+                  "%.0f evals/h  pool %.0f%%  ETA %s\n",
                   generation, config.generations, row->hypervolume(), row->front_size(),
                   static_cast<long long>(c.evaluated), static_cast<long long>(c.reused),
                   static_cast<long long>(c.failed), static_cast<long long>(c.over_budget),
-                  elapsed > 0 ? double(c.evaluated) * 3600.0 / elapsed : 0.0,
+                  elapsed > 0 ? double(c.evaluated) * 3600.0 / elapsed : 0.0, 100 * utilisation(checkpoint.counters()),
                   generation > 0 ? hms(per_gen * (config.generations - generation)).c_str() : "?");
     log << line << std::flush;
   };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -186,6 +187,31 @@ TEST(SearchRun, ARunDirectoryIsGuarded) {
                                          "/config.textproto differs); choose a new --run directory");
   }
   EXPECT_THROW(run(scratch("nothing").string(), "", true), std::runtime_error);
+}
+
+// Two workers, three evaluations of 0.3 s: the batch takes two rounds (0.6 s), the workers are busy
+// 0.9 of the 1.2 worker-seconds offered, so the pool's utilisation is 3/4, the rest lost to the
+// generational barrier. The last report shows every worker idle again.
+TEST(PoolState, AThreadPoolReportsItsWorkersAndItsUtilisation) {
+  const Evaluator sleeper = [](const ModelSpec&, const Genome&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return EvalOutcome{};
+  };
+  const SearchSpace space = preset_space(4, 64, 64);
+  const Genome g = preset_genome(space, "transformer++");
+  const std::vector<std::pair<ModelSpec, Genome>> jobs(3, {compile(space, g), g});
+  std::vector<PoolState> seen;
+  thread_pool_runner(sleeper, 2)(jobs, [&](size_t, EvalOutcome, const PoolState& p) { seen.push_back(p); });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].workers, 2);
+  EXPECT_EQ(seen[0].busy, 1);  // the other evaluation of the first round still runs
+  EXPECT_EQ(seen[0].slots.size(), 2u);
+  EXPECT_EQ(std::count(seen[0].slots.begin(), seen[0].slots.end(), 'B'), 1);
+  const PoolState& last = seen.back();
+  EXPECT_EQ(last.busy, 0);
+  EXPECT_EQ(last.slots, "..");
+  EXPECT_NEAR(last.busy_s, 0.9, 0.1);
+  EXPECT_NEAR(last.utilisation(), 0.75, 0.08);
 }
 
 TEST(SearchConfigErrors, EachBadConfigNamesItsField) {
