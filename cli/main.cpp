@@ -1,6 +1,7 @@
 // starsynth: the command-line front. Thin by design: parse, call the library, print.
 // Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 anything else.
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
@@ -14,6 +15,8 @@
 #include "genome/variation.h"
 #include "proto/formats.h"
 #include "cluster/mpi.h"
+#include "search/inspect.h"
+#include "search/report.h"
 #include "search/run.h"
 #include "search/synthetic.h"
 
@@ -161,6 +164,44 @@ int run_search_command(const Args& a) {
   });
   const SearchConfig config = load_search_config(run.dir + "/config.textproto");
   std::cout << front_text(config, run);
+  return 0;
+}
+
+int run_front(const Args& a) {
+  const RunView run = open_run(a.positional_at(0, "run directory"));
+  const std::vector<std::string> objectives = parse_objectives(a.get("objectives"), run);
+  if (a.flag("json") && a.flag("csv")) throw UsageError("--json and --csv: choose one");
+  const TableFormat f = a.flag("json") ? TableFormat::Json : a.flag("csv") ? TableFormat::Csv : TableFormat::Text;
+  emit(a, front_view(run, objectives, front_of(run.records, objectives), f));
+  return 0;
+}
+
+// Writes the picked evaluation's ModelConfig (JSON, or text for a .textproto name) and its graph
+// beside it (same name, .dot).
+int run_export(const Args& a) {
+  const RunView run = open_run(a.positional_at(0, "run directory"));
+  if (!a.has("output")) throw UsageError("-o FILE: where to write the model config");
+  const pb::JournalRecord& r = run.records[pick(run, a.get("pick", "knee"))];
+  const Genome g = decode(run.config.space, std::vector<int64_t>(r.genes().begin(), r.genes().end()));
+  ModelSpec spec = compile(run.config.space, g);
+  spec.name = std::filesystem::path(run.dir).filename().string() + "-" + std::to_string(r.sequence());
+  const std::string out = a.get("output");
+  const std::string dot = std::filesystem::path(out).replace_extension(".dot").string();
+  write_file_atomic(out, format_model_config(spec, format_for(out)));
+  write_file_atomic(dot, to_dot(spec));
+  std::cout << "exported evaluation " << r.sequence() << " of " << run.dir << " (generation " << r.generation()
+            << "): " << summary(spec) << "\n  model config " << out << "\n  graph        " << dot
+            << "\n  weights      none: searches train briefly and keep no weights; train the config with "
+               "`starsynth train "
+            << out << "`\n";
+  return 0;
+}
+
+int run_compare(const Args& a) {
+  if (a.positional.size() < 2) throw UsageError("expected two or more run directories");
+  std::vector<RunView> runs;
+  for (const std::string& dir : a.positional) runs.push_back(open_run(dir));
+  emit(a, compare_text(runs));
   return 0;
 }
 
@@ -312,6 +353,58 @@ std::vector<Command> commands() {
        {"run", "resume"},
        {},
        run_search_command},
+      {"front", "RUN [--objectives A,B] [--json | --csv] [-o FILE]",
+       "The non-dominated evaluations of a run directory (finished, running or crashed), sorted by\n"
+       "the first objective, with metrics in their units and each architecture in one line.\n"
+       "  --objectives A,B    the front over these (quality, params, cache, flops, tokens_per_s,\n"
+       "                      peak_memory); default the run's own objectives\n"
+       "  --json | --csv      for scripts\n",
+       {"objectives", "output"},
+       {"json", "csv"},
+       run_front},
+      {"report", "RUN -o report.html",
+       "A self-contained HTML report of a run: every objective pair with its front and the presets,\n"
+       "hypervolume per generation, the front's composition over generations, an architecture strip\n"
+       "per front member and a sortable table.\n",
+       {"output"},
+       {},
+       [](const Args& a) {
+         const RunView run = open_run(a.positional_at(0, "run directory"));
+         if (!a.has("output")) throw UsageError("-o FILE: where to write the report");
+         emit(a, report_html(run));
+         return 0;
+       }},
+      {"export", "RUN --pick ID|best:OBJECTIVE|knee -o model.json",
+       "Writes the picked architecture as a ModelConfig (JSON, version 1; proto/genome.proto's\n"
+       "ModelConfig is its schema) and its Graphviz graph beside it (model.dot).\n"
+       "  --pick ID           an evaluation id (first column of `starsynth front`)\n"
+       "  --pick best:O       the best evaluation on objective O\n"
+       "  --pick knee         the front's knee: on objectives normalised over the front, the member\n"
+       "                      farthest below the plane through its extremes (default)\n",
+       {"pick", "output"},
+       {},
+       run_export},
+      {"train", "MODEL_CONFIG [eval options]",
+       "Trains an exported ModelConfig from the file alone and prints its measured metrics: the same\n"
+       "options as eval (--task, --steps or --tokens, --batch, --lr, --seed, --device, --json).\n",
+       {"task", "steps", "tokens", "batch", "lr", "seed", "device", "timeout", "task-vocab", "task-seq-len",
+        "task-train", "task-test", "lm-seq-len", "context", "bytes", "output"},
+       {"json"},
+       run_eval},
+      {"results", "RUN [-o FILE]",
+       "The front against the presets the run evaluated (Transformer++ as the reference): a Markdown\n"
+       "table of quality, parameters and cache, evaluations per hour, and what the run found.\n",
+       {"output"},
+       {},
+       [](const Args& a) {
+         emit(a, results_markdown(open_run(a.positional_at(0, "run directory"))));
+         return 0;
+       }},
+      {"compare", "RUN RUN... [-o FILE]",
+       "Fronts and hypervolume of several runs side by side, under one reference point.\n",
+       {"output"},
+       {},
+       run_compare},
       {"classes", "", "The LIV catalogue: every class, its family, operator genome and reusable groups.", {}, {},
        [](const Args&) {
          std::cout << catalog_text();

@@ -1,10 +1,13 @@
 #include "cli/print.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
 #include "genome/catalog.h"
 #include "genome/tensors.h"
+#include "proto/formats.h"
 
 namespace starsynth::cli {
 
@@ -191,6 +194,200 @@ std::string front_text(const SearchConfig& config, const RunSummary& run) {
       << pad(fixed(metric("cache") / 1e6, 3), 11, true) << pad(fixed(metric("flops") / 1e6, 3), 13, true) << "  "
       << summary(compile(config.space, run.front[i].genome)) << "\n";
   }
+  return s.str();
+}
+
+namespace {
+
+std::string run_state(const RunView& run) {
+  std::string s = run.finished() ? "finished"
+                  : run.has_checkpoint ? "in progress after generation " + std::to_string(run.checkpoint.generation()) +
+                                             " of " + std::to_string(run.config.generations)
+                                       : "in progress, generation 0";
+  if (run.torn_bytes > 0) s += "; the journal ends in a torn record (" + std::to_string(run.torn_bytes) + " bytes ignored)";
+  return s;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string front_view(const RunView& run, const std::vector<std::string>& objectives, const std::vector<size_t>& front,
+                       TableFormat format) {
+  const bool accuracy = quality_is_accuracy(run);
+  std::vector<ObjectiveInfo> info;
+  for (const auto& o : objectives) info.push_back(objective_info(o, accuracy));
+  // Parameters and cache always show: they are what a person trades quality against.
+  for (const char* extra : {"params", "cache"})
+    if (std::find(objectives.begin(), objectives.end(), extra) == objectives.end()) info.push_back(objective_info(extra, accuracy));
+  auto layout = [&](const pb::JournalRecord& r) {
+    return summary(compile(run.config.space, decode(run.config.space, std::vector<int64_t>(r.genes().begin(), r.genes().end()))));
+  };
+  std::ostringstream s;
+  if (format == TableFormat::Json) {
+    s << "{\"run\": \"" << json_escape(run.dir) << "\", \"state\": \"" << json_escape(run_state(run))
+      << "\", \"objectives\": [";
+    for (size_t k = 0; k < objectives.size(); ++k) s << (k ? ", " : "") << '"' << objectives[k] << '"';
+    s << "], \"evaluations\": " << run.records.size() << ", \"front\": [";
+    for (size_t n = 0; n < front.size(); ++n) {
+      const auto& r = run.records[front[n]];
+      s << (n ? ",\n  " : "\n  ") << "{\"id\": " << r.sequence() << ", \"generation\": " << r.generation();
+      for (const auto& i : info) s << ", \"" << i.name << "\": " << number(r.metrics().count(i.name) ? r.metrics().at(i.name) : 0);
+      s << ", \"layout\": \"" << json_escape(layout(r)) << "\"}";
+    }
+    s << (front.empty() ? "" : "\n") << "]}\n";
+    return s.str();
+  }
+  if (format == TableFormat::Csv) {
+    s << "id,generation";
+    for (const auto& i : info) s << ',' << csv_field(i.label);
+    s << ",layout\n";
+    for (size_t n : front) {
+      const auto& r = run.records[n];
+      s << r.sequence() << ',' << r.generation();
+      for (const auto& i : info) s << ',' << number(shown(r, i));
+      s << ',' << csv_field(layout(r)) << '\n';
+    }
+    return s.str();
+  }
+  size_t ok = 0;
+  for (const auto& r : run.records) ok += r.status() == "ok";
+  s << "Pareto front of " << run.dir << " over ";
+  for (size_t k = 0; k < objectives.size(); ++k) s << (k ? ", " : "") << objectives[k];
+  s << ": " << front.size() << " of " << ok << " successful evaluations (" << run.records.size() - ok << " failed); "
+    << run_state(run) << "\n\n";
+  s << pad("id", 6) << pad("gen", 5);
+  for (const auto& i : info) s << pad(i.label, std::max<size_t>(14, i.label.size() + 2), true);
+  s << "  layout\n";
+  for (size_t n : front) {
+    const auto& r = run.records[n];
+    s << pad(std::to_string(r.sequence()), 6) << pad(std::to_string(r.generation()), 5);
+    for (const auto& i : info) s << pad(fixed(shown(r, i), i.name == "quality" ? (accuracy ? 2 : 4) : 3), std::max<size_t>(14, i.label.size() + 2), true);
+    s << "  " << layout(r) << "\n";
+  }
+  return s.str();
+}
+
+std::string results_markdown(const RunView& run) {
+  const bool accuracy = quality_is_accuracy(run);
+  const ObjectiveInfo q = objective_info("quality", accuracy), p = objective_info("params", accuracy),
+                      c = objective_info("cache", accuracy);
+  const std::vector<size_t> front = front_of(run.records, run.config.objectives);
+  std::vector<std::pair<std::string, size_t>> rows;
+  const pb::JournalRecord* baseline = nullptr;  // Transformer++, the paper's reference
+  const std::map<size_t, std::string> presets = preset_records(run);
+  for (const auto& [i, name] : presets) {
+    const bool on_front = std::find(front.begin(), front.end(), i) != front.end();
+    rows.push_back({name + " (preset" + (on_front ? ", on the front)" : ")"), i});
+    if (name == "transformer++") baseline = &run.records[i];
+  }
+  for (size_t i : front)
+    if (!presets.count(i)) rows.push_back({"#" + std::to_string(run.records[i].sequence()), i});
+  auto relative = [](double v, double base) {
+    if (base <= 0) return std::string();
+    const double percent = 100 * (v / base - 1);
+    return std::abs(percent) < 0.5 ? std::string("0 %") : (percent < 0 ? "−" : "+") + fixed(std::abs(percent), 0) + " %";
+  };
+  std::ostringstream s;
+  s << "| architecture | " << q.label << " | " << p.label << " | " << c.label
+    << (baseline ? " | parameters vs Transformer++ | cache vs Transformer++" : "") << " | layout |\n|---|---|---|---|"
+    << (baseline ? "---|---|" : "") << "---|\n";
+  for (const auto& [label, i] : rows) {
+    const auto& r = run.records[i];
+    s << "| " << label << " | " << fixed(shown(r, q), accuracy ? 1 : 4) << " | " << fixed(shown(r, p), 3) << " | "
+      << fixed(shown(r, c), 3);
+    if (baseline)
+      s << " | " << relative(r.metrics().at("params"), baseline->metrics().at("params")) << " | "
+        << relative(r.metrics().at("cache"), baseline->metrics().at("cache"));
+    s << " | " << summary(compile(run.config.space, decode(run.config.space, std::vector<int64_t>(r.genes().begin(), r.genes().end()))))
+      << " |\n";
+  }
+  const pb::Counters& n = run.checkpoint.counters();
+  const double hours = run.checkpoint.elapsed_s() / 3600;
+  s << "\n" << n.evaluated() << " evaluations trained (" << n.reused() << " answered from the ledger, " << n.failed()
+    << " failed) in " << fixed(run.checkpoint.elapsed_s(), 0) << " s: "
+    << fixed(hours > 0 ? double(n.evaluated()) / hours : 0, 0) << " evaluations per hour, workers busy "
+    << fixed(n.pool_capacity_s() > 0 ? 100 * n.pool_busy_s() / n.pool_capacity_s() : 0, 0) << " % of the time; "
+    << run_state(run) << ".\n";
+  if (!baseline) return s.str() + "\nTransformer++ was not evaluated in this run: nothing to set the front against.\n";
+  // What the paper claims of its evolved backbones: at least Transformer++'s quality with fewer
+  // parameters and less cache. Say whether this run found such a member.
+  const double base_q = minimised(*baseline, "quality");
+  const pb::JournalRecord* fewest_params = nullptr;
+  const pb::JournalRecord* least_cache = nullptr;
+  for (size_t i : front) {
+    const auto& r = run.records[i];
+    if (&r == baseline || minimised(r, "quality") > base_q) continue;
+    if (!fewest_params || r.metrics().at("params") < fewest_params->metrics().at("params")) fewest_params = &r;
+    if (!least_cache || r.metrics().at("cache") < least_cache->metrics().at("cache")) least_cache = &r;
+  }
+  s << "\n";
+  if (!fewest_params) {
+    s << "No front member other than Transformer++ itself matched its " << (accuracy ? "accuracy" : "loss") << " ("
+      << fixed(shown(*baseline, q), accuracy ? 1 : 4) << (accuracy ? " %" : " nats/byte") << "): this run found nothing that beats it on quality.\n";
+  } else {
+    const double dp = 100 * (1 - fewest_params->metrics().at("params") / baseline->metrics().at("params"));
+    const double dc = 100 * (1 - least_cache->metrics().at("cache") / baseline->metrics().at("cache"));
+    s << "Matching or beating Transformer++'s " << (accuracy ? "accuracy" : "loss") << " ("
+      << fixed(shown(*baseline, q), accuracy ? 1 : 4) << (accuracy ? " %" : " nats/byte") << "): #" << fewest_params->sequence() << " with "
+      << fixed(std::abs(dp), 0) << (dp >= 0 ? " % fewer" : " % more") << " parameters, and #" << least_cache->sequence()
+      << " with " << fixed(std::abs(dc), 0) << (dc >= 0 ? " % less" : " % more") << " cache (the STAR paper reports "
+      << "up to 13 % fewer parameters and up to 90 % less cache at 125M-1B scale).\n";
+  }
+  return s.str();
+}
+
+std::string compare_text(const std::vector<RunView>& runs) {
+  // One reference point for all: the worst value each objective reached in any run's reference,
+  // so that the hypervolumes compare.
+  const std::vector<std::string>& objectives = runs.front().config.objectives;
+  for (const auto& r : runs)
+    if (r.config.objectives != objectives)
+      throw LoadError(r.dir + ": objectives differ from " + runs.front().dir + "'s; compare runs of the same objectives");
+  std::vector<double> reference(objectives.size(), -1e300);
+  for (const auto& r : runs)
+    for (size_t k = 0; k < objectives.size() && k < size_t(r.checkpoint.reference_point_size()); ++k)
+      reference[k] = std::max(reference[k], r.checkpoint.reference_point(int(k)));
+  for (const auto& r : runs) {
+    std::vector<double> worst(objectives.size(), -1e300);
+    for (const auto& rec : r.records)
+      if (rec.status() == "ok")
+        for (size_t k = 0; k < objectives.size(); ++k) worst[k] = std::max(worst[k], minimised(rec, objectives[k]));
+    for (size_t k = 0; k < objectives.size(); ++k)
+      if (reference[k] < -1e299) reference[k] = worst[k] + std::abs(worst[k]) * 0.1 + 1e-12;
+  }
+  std::ostringstream s;
+  s << "reference point (minimised objectives " ;
+  for (size_t k = 0; k < objectives.size(); ++k) s << (k ? ", " : "") << objectives[k];
+  s << "):";
+  for (double v : reference) s << ' ' << number(v);
+  s << "\n\n" << pad("run", 32) << pad("state", 16) << pad("evaluations", 13, true) << pad("failed", 8, true)
+    << pad("front", 7, true) << pad("hypervolume", 14, true) << "\n";
+  for (const auto& r : runs) {
+    const std::vector<size_t> front = front_of(r.records, objectives);
+    std::vector<std::vector<double>> points;
+    for (size_t i : front) {
+      points.emplace_back();
+      for (const auto& o : objectives) points.back().push_back(minimised(r.records[i], o));
+    }
+    size_t failed = 0;
+    for (const auto& rec : r.records) failed += rec.status() != "ok";
+    s << pad(r.dir, 32) << pad(r.finished() ? "finished" : r.has_checkpoint ? "gen " + std::to_string(r.checkpoint.generation()) : "gen 0", 16)
+      << pad(std::to_string(r.records.size()), 13, true) << pad(std::to_string(failed), 8, true)
+      << pad(std::to_string(front.size()), 7, true) << pad(number(hypervolume_of(points, reference)), 14, true) << "\n";
+  }
+  for (const auto& r : runs) s << "\n" << front_view(r, objectives, front_of(r.records, objectives), TableFormat::Text);
   return s.str();
 }
 

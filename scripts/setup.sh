@@ -43,7 +43,8 @@ packages=(build-essential cmake ninja-build pkg-config
           libpagmo-dev
           libopenmpi-dev openmpi-bin
           libgtest-dev libgmock-dev
-          graphviz)
+          graphviz
+          chromium)   # headless, for the test that renders `starsynth report`
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

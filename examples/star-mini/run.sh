@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# STAR in miniature: a complete search on one GPU, then its report and a results table that sets
+# the front against the presets it was seeded with.
+#   examples/star-mini/run.sh [RUN_DIR]            env: BUILD (build-gpu), WORKERS (4 per GPU),
+#                                                       CONFIG (examples/star-mini/config.textproto)
+#   DRY_RUN=1 examples/star-mini/run.sh RUN_DIR    the same pipeline on the CPU at toy size (ctest)
+# Writes RUN_DIR/report.html, RUN_DIR/results.md (the table) and RUN_DIR/gpu.csv (utilisation).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+run=${1:-runs/star-mini}
+bin=${BUILD:-$root/build-gpu}/starsynth
+config=${CONFIG:-$here/config.textproto}
+workers=${WORKERS:-4}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mkdir -p "$(dirname "$run")"
+if [ -n "${DRY_RUN:-}" ]; then
+  # Toy size on the CPU: the same space, presets and pipeline, seconds instead of minutes.
+  bin=${BUILD:-$root/build}/starsynth
+  workers=2
+  sed -e 's/width: 128/width: 32/; s/head_dim: 16/head_dim: 8/g; s/filter_length: 64/filter_length: 8/' \
+      -e 's/task { kind: "mad" }/task { kind: "mad:in-context-recall" vocab_size: 8 seq_len: 16 train_examples: 64 test_examples: 32 }/' \
+      -e 's/training {[^}]*}/training { steps: 3 batch: 8 device: "cpu" }/' \
+      -e 's/population: 16 generations: 2/population: 4 generations: 1/' "$config" >"$run.dry.textproto"
+  config=$run.dry.textproto
+fi
+gpu_log=$run.gpu.csv
+if command -v nvidia-smi >/dev/null && [ -z "${DRY_RUN:-}" ]; then
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 1000 >"$gpu_log" &
+  smi=$!
+  trap 'kill $smi 2>/dev/null || true' EXIT
+fi
+started=$(date +%s)
+if [ -d "$run" ] && [ -e "$run/config.textproto" ]; then
+  mpirun --oversubscribe -np $((workers + 1)) "$bin" search --resume "$run"
+else
+  mpirun --oversubscribe -np $((workers + 1)) "$bin" search "$config" --run "$run"
+fi
+wall=$(( $(date +%s) - started ))
+[ -n "${smi:-}" ] && { kill $smi 2>/dev/null || true; mv "$gpu_log" "$run/gpu.csv"; }
+"$bin" report "$run" -o "$run/report.html"
+"$bin" results "$run" >"$run/results.md"
+gpu=$( [ -e "$run/gpu.csv" ] && awk -F', *' '{ s += $2; n++ } END { if (n) printf "%.0f %%", s / n }' "$run/gpu.csv" || echo "n/a (no GPU)")
+{
+  echo
+  echo "Wall time ${wall} s with $workers workers; mean GPU utilisation $gpu;" \
+       "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo CPU), $(date -u +%Y-%m-%d)."
+} >>"$run/results.md"
+cat "$run/results.md"
+echo "report: $run/report.html"
