@@ -1,9 +1,14 @@
 // starsynth: the command-line front. Thin by design: parse, call the library, print.
 // Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 anything else.
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/print.h"
@@ -138,15 +143,37 @@ Evaluator training_evaluator(const SearchConfig& c, const std::string& device) {
   };
 }
 
+// Ctrl-C (SIGINT), or SIGTERM from mpirun or a batch system: the first asks the search to stop
+// after the evaluations in flight (all journaled); a second stops at once, which loses only those.
+extern "C" void on_stop_signal(int) {
+  if (stop_requested()) _exit(130);
+  request_stop();
+  static const char message[] =
+      "\nstopping: no new evaluations; waiting for those in flight (Ctrl-C again to stop at once)\n";
+  [[maybe_unused]] const ssize_t n = ::write(2, message, sizeof message - 1);
+}
+
+void stop_on_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
 int run_search_command(const Args& a) {
   RunOptions options;
   options.resume = a.has("resume");
   options.dir = a.get("run");
   const std::string source = options.resume ? a.get("resume") : a.positional_at(0, "search config");
   if (cluster::under_mpirun()) {
-    // Every rank runs this: rank 0 drives, the others serve evaluations.
-    int provided = 0;
+    // Every rank runs this: rank 0 drives, the others serve evaluations. Only the driver stops
+    // gracefully (after MPI_Init, which sets handlers of its own): a worker that gets a signal
+    // ends, and Open MPI tells the driver.
+    int provided = 0, rank = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0) stop_on_signals();
     const int status = cluster::search(
         source, options,
         [](const SearchConfig& c, const std::string& device, int rank) {
@@ -157,6 +184,7 @@ int run_search_command(const Args& a) {
     MPI_Finalize();
     return status;
   }
+  stop_on_signals();
   const RunSummary run = run_search(source, options, [](const SearchConfig& c) {
     const bool synthetic = c.message.task().kind().rfind("synthetic:", 0) == 0;
     return thread_pool_runner(synthetic ? synthetic_evaluator(c) : training_evaluator(c, c.message.training().device()),
@@ -462,6 +490,9 @@ int main(int argc, char** argv) {
   using namespace starsynth;
   try {
     return cli::run(argc, argv);
+  } catch (const Interrupted& e) {
+    std::cerr << "stopped: " << e.what() << "\n";
+    return 130;
   } catch (const LoadError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 #include "genome/genome.h"
 #include "proto/formats.h"
 #include "proto/search.pb.h"
@@ -92,6 +94,12 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
       ++finished;
     };
     while (finished < jobs.size()) {
+      // On a stop request nothing new goes out; the batch ends when the last result in flight
+      // is back (the caller then sees an unfinished batch).
+      if (stop_requested()) {
+        queue.clear();
+        if (flying.empty()) return;
+      }
       bool progressed = false;
       while (!queue.empty() && !idle.empty()) {
         const int rank = idle.back();
@@ -241,11 +249,20 @@ int search(const std::string& source, const RunOptions& options, const Evaluator
     serve(comm, config, make(config, device, rank), device);
     return 0;
   }
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  // Ctrl-C on mpirun reaches every rank and Open MPI kills them moments later: the evaluations in
+  // flight are lost (the rest is journaled). Signalling the driver alone stops without losing them.
+  std::cerr << "rank 0 (pid " << ::getpid() << ") drives " << size - 1 << " workers; `kill -INT " << ::getpid()
+            << "` stops the search after the evaluations in flight\n";
   int status = 0;
   try {
     const Evaluator local = make(config, device, 0);
     const RunSummary run = run_search(source, options, [&](const SearchConfig& c) { return mpi_runner(comm, c, local); });
     report(config, run);
+  } catch (const Interrupted& e) {
+    std::cerr << "stopped: " << e.what() << "\n";
+    status = 130;
   } catch (const LoadError& e) {
     std::cerr << "error: " << e.what() << "\n";
     status = 2;

@@ -22,7 +22,14 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "request_stop() runs in signal handlers");
+
 }  // namespace
+
+void request_stop() { g_stop.store(true); }
+bool stop_requested() { return g_stop.load(); }
+void clear_stop_request() { g_stop.store(false); }
 
 EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, const Genome& canonical) {
   try {
@@ -76,7 +83,7 @@ BatchRunner thread_pool_runner(Evaluator evaluator, int workers) {
     std::mutex report;
     PoolMeter meter(std::max(1, workers));
     auto work = [&](int id) {
-      for (size_t i; (i = next++) < jobs.size();) {
+      for (size_t i; !stop_requested() && (i = next++) < jobs.size();) {
         {
           std::lock_guard<std::mutex> lock(report);
           meter.started(id);
@@ -185,7 +192,10 @@ std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& gen
     });
   }
   std::vector<std::vector<double>> out;
-  for (const std::string& k : keys) out.push_back(objectives(ledger_.at(k)));
+  for (const std::string& k : keys) {
+    if (!ledger_.count(k)) throw Interrupted("stopped on request with the generation unfinished");
+    out.push_back(objectives(ledger_.at(k)));
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,18 @@ using Evaluator = std::function<EvalOutcome(const ModelSpec& spec, const Genome&
 // Runs `evaluator`; an exception becomes status "error" with its message, so that one failing
 // network never stops a pool, a worker or the driver.
 EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, const Genome& canonical);
+
+// A request to stop the search (Ctrl-C, or mpirun passing on SIGTERM): runners hand out no new
+// evaluation, wait for those in flight (they are journaled, so nothing finished is lost), and the
+// search throws Interrupted at the next boundary. Safe to call from a signal handler.
+void request_stop();
+bool stop_requested();
+void clear_stop_request();  // tests
+
+class Interrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // What a pool of workers is doing during one batch, as its runner sees it. Worker-seconds not
 // spent evaluating (workers x wall - busy) are what the generational barrier costs: workers left

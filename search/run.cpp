@@ -112,6 +112,13 @@ std::vector<size_t> first_front(const std::vector<pagmo::vector_double>& f) {
   return {fronts[0].begin(), fronts[0].end()};
 }
 
+// What a person needs after stopping a run: what is safe and how to continue.
+std::string resume_hint(const std::string& dir, const std::string& what, int checkpointed) {
+  return dir + ": " + what + "; every finished evaluation is in journal.bin" +
+         (checkpointed >= 0 ? " and generation " + std::to_string(checkpointed) + " in checkpoint.pb" : "") +
+         ": continue with `starsynth search --resume " + dir + "`";
+}
+
 }  // namespace
 
 double hypervolume_of(const std::vector<std::vector<double>>& points, const std::vector<double>& reference) {
@@ -216,7 +223,12 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
     }
     initial.resize(size_t(config.population));
     engine->set_generation(0);
-    const auto fitness = engine->evaluate(initial);
+    std::vector<std::vector<double>> fitness;
+    try {
+      fitness = engine->evaluate(initial);
+    } catch (const Interrupted& e) {
+      throw Interrupted(resume_hint(paths.dir.string(), e.what(), -1));
+    }
     for (size_t i = 0; i < initial.size(); ++i) {
       const std::vector<int64_t> genes = encode(initial[i]);
       pop.push_back(pagmo::vector_double(genes.begin(), genes.end()), fitness[i]);
@@ -296,8 +308,8 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
                                          unsigned(std::max(1, std::min(20, config.population - 1))), 1.0, 0.5, 20., 0.9,
                                          2, true, unsigned(config.seed + uint64_t(first)))};
   }
-  for (int g = first; g <= config.generations; ++g) {
-    engine->set_generation(g);
+  // One generation of the configured algorithm.
+  auto evolve = [&] {
     if (config.algorithm == "star" || config.algorithm == "random") {
       // The run's one generator drives the algorithm, so the checkpoint captures it whole.
       std::ostringstream state;
@@ -314,7 +326,17 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
         pop.set_xf(i, pagmo::vector_double(genes.begin(), genes.end()), pop.get_f()[i]);
       }
     }
+  };
+  for (int g = first; g <= config.generations; ++g) {
+    engine->set_generation(g);
+    try {
+      evolve();
+    } catch (const Interrupted& e) {
+      throw Interrupted(resume_hint(paths.dir.string(), e.what(), g - 1));
+    }
     save(g);
+    if (stop_requested() && g < config.generations)
+      throw Interrupted(resume_hint(paths.dir.string(), "stopped on request", g));
   }
 
   RunSummary summary;

@@ -4,13 +4,17 @@
 // run resumes from its directory with nothing lost.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "search/journal.h"
 
@@ -123,6 +127,70 @@ TEST(Cluster, AKilledRankEndsTheJobAndTheRunResumesWithNothingLost) {
   EXPECT_NE(out.find("resuming " + run.string()), std::string::npos) << out;
   // Compared with a run that never failed (faults only ever hit rank 2, absent here).
   ASSERT_EQ(sh(std::string(STARSYNTH_CLI) + " search " + cfg.string() + " --run " + whole.string(), &out), 0) << out;
+  EXPECT_EQ(slurp(run / "front.tsv"), slurp(whole / "front.tsv"));
+  EXPECT_EQ(journal_content(run), journal_content(whole));
+}
+
+// Stopping by signal. To the driver alone: it waits for the evaluations in flight, stops the
+// workers and exits 130 with nothing lost. Ctrl-C on mpirun: Open MPI ends every rank, losing
+// only the evaluations in flight. Either way the run resumes to the front of a run never stopped.
+TEST(Cluster, SignalsStopTheSearchAndTheRunResumes) {
+  const fs::path cfg = config("signal", "");
+  std::string text = slurp(cfg);
+  text.replace(text.find("generations: 5"), 14, "generations: 40");
+  text.replace(text.find("synthetic_delay_s: 0.01"), 23, "synthetic_delay_s: 0.02");
+  std::ofstream(cfg) << text;
+  const fs::path run = scratch("signal-run"), whole = scratch("signal-whole"), log = scratch("signal.log");
+  std::string out;
+  ASSERT_EQ(sh(std::string(STARSYNTH_CLI) + " search " + cfg.string() + " --run " + whole.string(), &out), 0) << out;
+  const size_t total = Journal::read((whole / "journal.bin").string()).size();
+
+  // Starts mpirun in the background; returns its pid once the run has checkpointed generation `g`.
+  auto launch = [&](const std::string& args, int g) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const std::string command = mpirun(4) + " " + args + " >" + log.string() + " 2>&1";
+      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int waited = 0; slurp(run / "progress.tsv").find("\n" + std::to_string(g) + "\t") == std::string::npos; ++waited) {
+      EXPECT_LT(waited, 6000) << slurp(log);
+      if (waited >= 6000) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return pid;
+  };
+  auto wait_exit = [](pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  };
+
+  // 1. SIGINT to the driver, whose pid it prints.
+  pid_t mpi = launch("search " + cfg.string() + " --run " + run.string(), 3);
+  std::smatch m;
+  const std::string started = slurp(log);
+  ASSERT_TRUE(std::regex_search(started, m, std::regex("rank 0 \\(pid (\\d+)\\) drives 3 workers"))) << started;
+  ::kill(pid_t(std::stol(m[1])), SIGINT);
+  EXPECT_EQ(wait_exit(mpi), 130) << slurp(log);
+  EXPECT_NE(slurp(log).find("stopped: " + run.string() + ": "), std::string::npos) << slurp(log);
+  int64_t whole_bytes = 0;
+  const size_t first = Journal::read((run / "journal.bin").string(), &whole_bytes).size();
+  EXPECT_EQ(whole_bytes, int64_t(fs::file_size(run / "journal.bin")));
+  EXPECT_LT(first, total);
+
+  // 2. Resumed under mpirun, then Ctrl-C on mpirun itself.
+  const std::string progress = slurp(run / "progress.tsv");
+  const int checkpointed = std::stoi(progress.substr(progress.rfind('\n', progress.size() - 2) + 1));
+  mpi = launch("search --resume " + run.string(), checkpointed + 2);
+  ::kill(mpi, SIGINT);
+  EXPECT_NE(wait_exit(mpi), 0);
+  const size_t second = Journal::read((run / "journal.bin").string()).size();
+  EXPECT_GT(second, first);
+  EXPECT_LT(second, total);
+
+  // 3. Resumed to the end: the same front and journal as the run never stopped.
+  ASSERT_EQ(sh(mpirun(4) + " search --resume " + run.string(), &out), 0) << out;
   EXPECT_EQ(slurp(run / "front.tsv"), slurp(whole / "front.tsv"));
   EXPECT_EQ(journal_content(run), journal_content(whole));
 }

@@ -3,6 +3,7 @@
 // enforced before training, run directories are guarded, and bad configs name their field.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,6 +125,45 @@ TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
   EXPECT_EQ(journal_content(killed), journal_content(whole));
   EXPECT_EQ(resumed.hypervolume, reference.hypervolume);
   EXPECT_GT(torn, 0);
+}
+
+// Ctrl-C: the search hands out nothing new, waits for the evaluations in flight (journaled, so
+// the journal ends on a whole record), says how to continue and exits 130; resumed, the run ends
+// as if never interrupted.
+TEST(SearchRun, CtrlCStopsAfterTheEvaluationsInFlightAndTheRunResumes) {
+  const fs::path cfg = write_config("ctrl-c", config_text(8, 20, 0.03, "workers: 2\n"));
+  const fs::path whole = scratch("ctrl-c-whole"), stopped = scratch("ctrl-c-stopped"), err = scratch("ctrl-c.err");
+  run(cfg.string(), whole.string());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::dup2(fd, 1);
+    const std::string dir = stopped.string(), config = cfg.string();
+    execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", config.c_str(), "--run", dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Mid-run: a few generations checkpointed, evaluations running.
+  for (int waited = 0; slurp(stopped / "progress.tsv").find("\n3\t") == std::string::npos; ++waited) {
+    ASSERT_LT(waited, 6000) << "the search never reached generation 3: " << slurp(err);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const std::string said = slurp(err);
+  EXPECT_NE(said.find("stopping: no new evaluations; waiting for those in flight"), std::string::npos) << said;
+  EXPECT_NE(said.find("stopped: " + stopped.string() + ": "), std::string::npos) << said;
+  EXPECT_NE(said.find("continue with `starsynth search --resume " + stopped.string() + "`"), std::string::npos) << said;
+  int64_t whole_bytes = 0;
+  const size_t held = Journal::read((stopped / "journal.bin").string(), &whole_bytes).size();
+  EXPECT_EQ(whole_bytes, int64_t(fs::file_size(stopped / "journal.bin")));  // no torn record
+  EXPECT_LT(held, Journal::read((whole / "journal.bin").string()).size());
+  run(stopped.string(), "", true);
+  EXPECT_EQ(slurp(stopped / "front.tsv"), slurp(whole / "front.tsv"));
+  EXPECT_EQ(journal_content(stopped), journal_content(whole));
 }
 
 TEST(SearchRun, TheLedgerReusesEarlierRunsAndNeverTrainsTwice) {
