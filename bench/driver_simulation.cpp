@@ -60,6 +60,41 @@ Result simulate(int workers, int population, int generations, double overhead_s,
   return {evaluating / (double(workers) * t), driver_work / t, t};
 }
 
+// The steady-state mode (search/steady.h): results merge in offspring order; offspring k exists
+// once k - lag + 1 results are merged, so a worker waits only when the evaluation `lag` places back
+// is still running. `total` offspring in all.
+template <class Draw>
+Result simulate_steady(int workers, int64_t lag, int64_t total, double overhead_s, Draw&& durations) {
+  const double half = overhead_s / 2;
+  double driver_free = 0, evaluating = 0, driver_work = 0;
+  std::priority_queue<std::pair<double, int64_t>, std::vector<std::pair<double, int64_t>>, std::greater<>> running;
+  std::vector<char> arrived(size_t(total), 0);
+  int64_t merged = 0, dispatched = 0;
+  int idle = workers;
+  auto dispatch = [&](double when) {
+    while (idle > 0 && dispatched < std::min(total, merged + lag)) {
+      driver_free = std::max(driver_free, when) + half;
+      driver_work += half;
+      const double d = durations();
+      evaluating += d;
+      running.push({driver_free + d, dispatched++});
+      --idle;
+    }
+  };
+  dispatch(0);
+  while (!running.empty()) {
+    const auto [done, k] = running.top();
+    running.pop();
+    driver_free = std::max(driver_free, done) + half;
+    driver_work += half;
+    ++idle;
+    arrived[size_t(k)] = 1;
+    while (merged < total && arrived[size_t(merged)]) ++merged;
+    dispatch(driver_free);
+  }
+  return {evaluating / (double(workers) * driver_free), driver_work / driver_free, driver_free};
+}
+
 std::vector<double> journal_durations(const std::vector<std::string>& files) {
   std::vector<double> d;
   for (const auto& f : files)
@@ -130,11 +165,16 @@ int main(int argc, char** argv) {
       std::printf("%8d %11d %10d %11.1f%% %11.2f%% %14.1f\n", workers, workers * ratio, ratio, 100 * r.efficiency,
                   100 * r.driver_busy, r.wall_s / 3600);
     }
-  // Without the barrier each finished evaluation is replaced at once (a steady-state mode, which
-  // starsynth does not have): what is left is the driver's own cost.
-  const Result steady = simulate(1024, 1024 * 16 * 18, 1, overhead_s, draw);
-  std::printf("\nwithout the generational barrier (steady state, not implemented): 1024 workers %.1f%%\n",
-              100 * steady.efficiency);
+  // The steady-state mode (algorithm { steady_state: true lag: L }), population = workers, the same
+  // number of offspring as the generational rows with population = workers.
+  std::printf("\nsteady state (population = workers, %d x population offspring):\n", generations);
+  std::printf("%8s %8s %12s %12s %14s\n", "workers", "lag", "efficiency", "driver busy", "hours/search");
+  for (int workers : {16, 64, 256, 1024})
+    for (int lag_ratio : {1, 2, 4}) {
+      const Result r = simulate_steady(workers, int64_t(lag_ratio) * workers, int64_t(generations) * workers, overhead_s, draw);
+      std::printf("%8d %8d %11.1f%% %11.2f%% %14.1f\n", workers, lag_ratio * workers, 100 * r.efficiency,
+                  100 * r.driver_busy, r.wall_s / 3600);
+    }
   // Where the driver itself becomes the limit: evaluations so short that W / mean exceeds 1 / overhead.
   std::printf("the driver saturates near %.0f evaluations per second (1 / overhead): at %.0f s per evaluation "
               "that is %.0f workers\n",

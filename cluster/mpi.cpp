@@ -55,6 +55,8 @@ std::set<int>& lost_ranks() {
   return lost;
 }
 
+bool every_worker_lost_told_ = false;
+
 }  // namespace
 
 bool under_mpirun() {
@@ -63,15 +65,23 @@ bool under_mpirun() {
   return false;
 }
 
-BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator local) {
+Runner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator local) {
   const bool driver_evaluates = config.message.cluster().driver_evaluates();
   const double deadline = config.message.cluster().deadline_s();
-  return [comm, driver_evaluates, deadline, local](const std::vector<std::pair<ModelSpec, Genome>>& jobs,
-                                                   const BatchDone& done) {
+  return [comm, driver_evaluates, deadline, local](JobSource& source, const BatchDone& done) {
     int size = 1;
     MPI_Comm_size(comm, &size);
-    std::deque<size_t> queue;
-    for (size_t i = 0; i < jobs.size(); ++i) queue.push_back(i);
+    // Jobs taken back from lost workers go out again before anything new.
+    std::deque<Job> retry;
+    auto next_job = [&]() -> std::optional<Job> {
+      if (stop_requested()) return std::nullopt;
+      if (!retry.empty()) {
+        Job j = std::move(retry.front());
+        retry.pop_front();
+        return j;
+      }
+      return source.next();
+    };
     // Worker rank r is slot r - 1 of the pool; rank 0, when it evaluates, the last slot.
     auto slot = [size](int rank) { return rank == 0 ? size - 1 : rank - 1; };
     PoolMeter meter(size - 1 + (driver_evaluates ? 1 : 0));
@@ -80,37 +90,31 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
       if (!lost_ranks().count(r)) idle.push_back(r);
       else meter.lost(slot(r));
     struct Flight {
-      size_t job;
+      Job job;
       Clock::time_point since;
     };
     std::map<int, Flight> flying;
-    size_t finished = 0;
-    auto evaluate_here = [&](size_t i) {
+    auto evaluate_here = [&](Job job) {
       meter.started(slot(0));
-      EvalOutcome o = evaluate_guarded(local, jobs[i].first, jobs[i].second);
+      EvalOutcome o = evaluate_guarded(local, job.spec, job.genome);
       if (o.worker.empty()) o.worker = "rank 0";
       meter.finished(slot(0));
-      done(i, std::move(o), meter.state());
-      ++finished;
+      done(job.id, std::move(o), meter.state());
     };
-    while (finished < jobs.size()) {
-      // On a stop request nothing new goes out; the batch ends when the last result in flight
-      // is back (the caller then sees an unfinished batch).
-      if (stop_requested()) {
-        queue.clear();
-        if (flying.empty()) return;
-      }
+    for (;;) {
+      // On a stop request nothing new goes out; the runner returns once what was in flight is back.
+      if (flying.empty() && retry.empty() && (stop_requested() || source.exhausted())) return;
       bool progressed = false;
-      while (!queue.empty() && !idle.empty()) {
+      while (!idle.empty()) {
+        std::optional<Job> job = next_job();
+        if (!job) break;
         const int rank = idle.back();
         idle.pop_back();
-        const size_t i = queue.front();
-        queue.pop_front();
         pb::WorkItem item;
-        item.set_job(int64_t(i));
-        for (int64_t g : encode(jobs[i].second)) item.add_genes(int32_t(g));
+        item.set_job(int64_t(job->id));
+        for (int64_t g : encode(job->genome)) item.add_genes(int32_t(g));
         send(comm, rank, kWork, item);
-        flying[rank] = {i, Clock::now()};
+        flying[rank] = {std::move(*job), Clock::now()};
         meter.started(slot(rank));
         progressed = true;
       }
@@ -123,11 +127,10 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
         const int rank = status.MPI_SOURCE;
         auto it = flying.find(rank);
         // A result from a rank given up on, or for a job already redone elsewhere, is dropped.
-        if (it != flying.end() && int64_t(it->second.job) == result.job() && !lost_ranks().count(rank)) {
+        if (it != flying.end() && int64_t(it->second.job.id) == result.job() && !lost_ranks().count(rank)) {
           flying.erase(it);
           meter.finished(slot(rank));
           done(size_t(result.job()), from_result(result), meter.state());
-          ++finished;
           idle.push_back(rank);
         }
         progressed = true;
@@ -142,20 +145,24 @@ BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator loca
                     << " s: marked lost, its evaluation goes to another worker\n";
           lost_ranks().insert(it->first);
           meter.lost(slot(it->first));
-          queue.push_front(it->second.job);
+          retry.push_front(std::move(it->second.job));
           it = flying.erase(it);
           progressed = true;
         }
       }
       // Rank 0 takes work itself when asked to, or when no worker is left to take it.
       const bool no_workers = idle.empty() && flying.empty();
-      if (!queue.empty() && (driver_evaluates || no_workers)) {
-        if (no_workers && !driver_evaluates && size > 1 && queue.size() == jobs.size() - finished)
-          std::cerr << "every worker is lost: rank 0 evaluates the rest\n";
-        const size_t i = queue.front();
-        queue.pop_front();
-        evaluate_here(i);
-        progressed = true;
+      if (driver_evaluates || no_workers) {
+        if (std::optional<Job> job = next_job()) {
+          if (no_workers && !driver_evaluates && size > 1 && !every_worker_lost_told_) {
+            std::cerr << "every worker is lost: rank 0 evaluates the rest\n";
+            every_worker_lost_told_ = true;
+          }
+          evaluate_here(std::move(*job));
+          progressed = true;
+        } else if (no_workers && !source.exhausted() && !stop_requested()) {
+          throw std::logic_error("job source stalled: no job ready and none in flight");
+        }
       }
       if (!progressed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

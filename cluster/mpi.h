@@ -24,7 +24,7 @@ bool under_mpirun();
 
 // The driver's batch runner over the workers of `comm`. `local` evaluates on rank 0 when the
 // config asks for it, or when every worker is lost.
-BatchRunner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator local);
+Runner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator local);
 
 // A worker's loop: evaluate what rank 0 sends until it says stop.
 void serve(MPI_Comm comm, const SearchConfig& config, Evaluator evaluate, const std::string& device);

@@ -23,6 +23,7 @@ void fill_defaults(pb::SearchConfig& c) {
   if (!a->crossover_points()) a->set_crossover_points(2);
   if (a->mutation_rate() == 0) a->set_mutation_rate(0.1);
   if (!a->tournament_size()) a->set_tournament_size(2);
+  if (a->steady_state() && !a->lag()) a->set_lag(4 * a->population());
   auto* t = c.mutable_training();
   if (!t->steps()) t->set_steps(200);
   if (!t->batch()) t->set_batch(32);
@@ -69,6 +70,11 @@ SearchConfig convert(const pb::SearchConfig& given) {
   require(c.elites >= 0 && c.elites < c.population, "algorithm.elites",
           "expected 0 to population - 1 (" + std::to_string(c.population - 1) + "), got " + std::to_string(c.elites));
   require(c.crossover_points >= 1, "algorithm.crossover_points", "expected at least 1");
+  c.steady_state = a.steady_state();
+  c.lag = a.lag();
+  require(!c.steady_state || c.algorithm == "star", "algorithm.steady_state",
+          "only the star algorithm has a steady-state mode, not \"" + c.algorithm + "\"");
+  require(!c.steady_state || c.lag >= 1, "algorithm.lag", "expected at least 1, got " + std::to_string(c.lag));
   require(c.mutation_rate >= 0 && c.mutation_rate <= 1, "algorithm.mutation_rate", "expected a probability in [0, 1]");
   require(c.tournament_size >= 1 && c.tournament_size <= c.population, "algorithm.tournament_size",
           "expected 1 to the population size");

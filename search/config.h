@@ -18,6 +18,8 @@ struct SearchConfig {
   std::string algorithm;
   int population = 16, generations = 18, elites = 2, crossover_points = 2, tournament_size = 2;
   double mutation_rate = 0.1;
+  bool steady_state = false;
+  int lag = 0;
   uint64_t seed = 0;
   int workers = 1;
   // The evaluation settings part of every ledger key: an architecture evaluated under the same

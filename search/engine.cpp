@@ -77,33 +77,68 @@ PoolState PoolMeter::state() const {
   return s;
 }
 
-BatchRunner thread_pool_runner(Evaluator evaluator, int workers) {
-  return [evaluator, workers](const std::vector<std::pair<ModelSpec, Genome>>& jobs, const BatchDone& done) {
-    std::atomic<size_t> next{0};
-    std::mutex report;
-    PoolMeter meter(std::max(1, workers));
+Runner thread_pool_runner(Evaluator evaluator, int workers) {
+  return [evaluator, workers](JobSource& source, const BatchDone& done) {
+    std::mutex lock_source;
+    std::condition_variable changed;
+    const int n = std::max(1, workers);
+    PoolMeter meter(n);
+    int running = 0;
     auto work = [&](int id) {
-      for (size_t i; !stop_requested() && (i = next++) < jobs.size();) {
-        {
-          std::lock_guard<std::mutex> lock(report);
-          meter.started(id);
+      std::unique_lock<std::mutex> lock(lock_source);
+      while (!stop_requested()) {
+        std::optional<Job> job = source.next();
+        if (!job) {
+          if (source.exhausted()) return;
+          if (running == 0) throw std::logic_error("job source stalled: no job ready and none in flight");
+          // Polled as well as notified: a stop request comes from a signal handler.
+          changed.wait_for(lock, std::chrono::milliseconds(50));
+          continue;
         }
-        EvalOutcome o = evaluate_guarded(evaluator, jobs[i].first, jobs[i].second);
+        ++running;
+        meter.started(id);
+        lock.unlock();
+        EvalOutcome o = evaluate_guarded(evaluator, job->spec, job->genome);
         if (o.worker.empty()) o.worker = "thread-" + std::to_string(id);
-        std::lock_guard<std::mutex> lock(report);
+        lock.lock();
+        --running;
         meter.finished(id);
-        done(i, std::move(o), meter.state());
+        done(job->id, std::move(o), meter.state());
+        changed.notify_all();
       }
     };
     std::vector<std::thread> pool;
-    const int n = std::max(1, std::min<int>(workers, int(jobs.size())));
     for (int t = 1; t < n; ++t) pool.emplace_back(work, t);
     work(0);
     for (auto& t : pool) t.join();
   };
 }
 
-Engine::Engine(SearchConfig config, BatchRunner runner, std::shared_ptr<Journal> journal)
+namespace {
+
+class ListSource : public JobSource {
+ public:
+  explicit ListSource(const std::vector<std::pair<ModelSpec, Genome>>& jobs) : jobs_(jobs) {}
+  std::optional<Job> next() override {
+    if (next_ >= jobs_.size()) return std::nullopt;
+    const size_t i = next_++;
+    return Job{i, jobs_[i].first, jobs_[i].second};
+  }
+  bool exhausted() const override { return next_ >= jobs_.size(); }
+
+ private:
+  const std::vector<std::pair<ModelSpec, Genome>>& jobs_;
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+void run_batch(const Runner& runner, const std::vector<std::pair<ModelSpec, Genome>>& jobs, const BatchDone& done) {
+  ListSource source(jobs);
+  runner(source, done);
+}
+
+Engine::Engine(SearchConfig config, Runner runner, std::shared_ptr<Journal> journal)
     : config_(std::move(config)), runner_(std::move(runner)), journal_(std::move(journal)) {
   settings_hash_ = hex64(fnv1a(config_.settings_key));
 }
@@ -151,6 +186,29 @@ std::vector<double> Engine::objectives(const pb::JournalRecord& r) const {
   return f;
 }
 
+const pb::JournalRecord* Engine::find(const std::string& key) const {
+  auto it = ledger_.find(key);
+  return it == ledger_.end() ? nullptr : &it->second;
+}
+
+const pb::JournalRecord& Engine::record(const Genome& canonical, const std::string& key, int generation, EvalOutcome o) {
+  pb::JournalRecord r;
+  r.set_sequence(sequence_++);
+  r.set_generation(generation);
+  for (int64_t v : encode(canonical)) r.add_genes(int32_t(v));
+  r.set_key(key);
+  r.set_status(o.status);
+  r.set_message(o.message);
+  for (const auto& [name, value] : o.metrics) (*r.mutable_metrics())[name] = value;
+  r.set_wall_s(o.wall_s);
+  r.set_worker(o.worker);
+  for (double v : objectives(r)) r.add_objectives(v);
+  if (journal_) journal_->append(r);
+  ++counters_.evaluated;
+  counters_.failed += o.status != "ok";
+  return ledger_[key] = std::move(r);
+}
+
 std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& genomes) {
   std::vector<std::string> keys;
   std::vector<std::pair<ModelSpec, Genome>> jobs;
@@ -168,22 +226,8 @@ std::vector<std::vector<double>> Engine::evaluate(const std::vector<Genome>& gen
     std::vector<std::string> job_keys(jobs.size());
     for (const auto& [k, i] : scheduled) job_keys[i] = k;
     size_t finished = 0;
-    runner_(jobs, [&](size_t i, EvalOutcome o, const PoolState& pool) {
-      pb::JournalRecord r;
-      r.set_sequence(sequence_++);
-      r.set_generation(generation_);
-      for (int64_t v : encode(jobs[i].second)) r.add_genes(int32_t(v));
-      r.set_key(job_keys[i]);
-      r.set_status(o.status);
-      r.set_message(o.message);
-      for (const auto& [name, value] : o.metrics) (*r.mutable_metrics())[name] = value;
-      r.set_wall_s(o.wall_s);
-      r.set_worker(o.worker);
-      for (double v : objectives(r)) r.add_objectives(v);
-      if (journal_) journal_->append(r);
-      ledger_[r.key()] = r;
-      ++counters_.evaluated;
-      counters_.failed += o.status != "ok";
+    run_batch(runner_, jobs, [&](size_t i, EvalOutcome o, const PoolState& pool) {
+      record(jobs[i].second, job_keys[i], generation_, std::move(o));
       if (++finished == jobs.size()) {
         counters_.pool_busy_s += pool.busy_s;
         counters_.pool_capacity_s += double(pool.workers + pool.lost) * pool.wall_s;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -81,12 +82,33 @@ class PoolMeter {
   double busy_s_ = 0;
 };
 
-// Runs a batch of evaluations; the in-process implementation is a thread pool, cluster/ provides
-// one over MPI. `done` is called (serialised) as each evaluation finishes, with the pool's state
-// just after it.
-using BatchDone = std::function<void(size_t index, EvalOutcome outcome, const PoolState& pool)>;
-using BatchRunner = std::function<void(const std::vector<std::pair<ModelSpec, Genome>>& jobs, const BatchDone& done)>;
-BatchRunner thread_pool_runner(Evaluator evaluator, int workers);
+// One evaluation handed to a runner; `id` is the caller's.
+struct Job {
+  size_t id = 0;
+  ModelSpec spec;
+  Genome genome;
+};
+
+// Where a runner gets its work, asked whenever a worker is idle: `next` returns a job, or nothing
+// when none is ready yet (the worker waits for a result to change that); `exhausted` is true once
+// no job will ever come again. Runners call it, and `done`, from one thread at a time.
+class JobSource {
+ public:
+  virtual ~JobSource() = default;
+  virtual std::optional<Job> next() = 0;
+  virtual bool exhausted() const = 0;
+};
+
+// Runs jobs from a source on a pool of workers until the source is exhausted and nothing is in
+// flight (or a stop is requested and what was in flight is back). `done` is called as each
+// evaluation finishes, with the pool's state just after it. The in-process implementation is a
+// thread pool; cluster/ provides one over MPI.
+using BatchDone = std::function<void(size_t id, EvalOutcome outcome, const PoolState& pool)>;
+using Runner = std::function<void(JobSource& source, const BatchDone& done)>;
+Runner thread_pool_runner(Evaluator evaluator, int workers);
+
+// A fixed batch (one generation's offspring) through a runner; ids are the jobs' indices.
+void run_batch(const Runner& runner, const std::vector<std::pair<ModelSpec, Genome>>& jobs, const BatchDone& done);
 
 struct EngineCounters {
   int64_t evaluated = 0, reused = 0, failed = 0, over_budget = 0;
@@ -97,12 +119,18 @@ struct EngineCounters {
 class Engine {
  public:
   // `journal` may be null (tests that need no run directory).
-  Engine(SearchConfig config, BatchRunner runner, std::shared_ptr<Journal> journal);
+  Engine(SearchConfig config, Runner runner, std::shared_ptr<Journal> journal);
 
   // Adds records to the ledger (this run's journal on resume, earlier runs' journals).
   void load(const std::vector<pb::JournalRecord>& records);
   // Objective vectors (minimised) of canonical genomes, evaluating what the ledger lacks.
   std::vector<std::vector<double>> evaluate(const std::vector<Genome>& canonical_genomes);
+  // For callers that stream their own jobs through runner(): the ledger's record of a key (null
+  // when never evaluated), and journaling a finished evaluation (ledger, counters, progress).
+  const pb::JournalRecord* find(const std::string& key) const;
+  const pb::JournalRecord& record(const Genome& canonical, const std::string& key, int generation, EvalOutcome outcome);
+  const Runner& runner() const { return runner_; }
+  void count_reused() { ++counters_.reused; }
   // True when the network fits the configured budgets (checked analytically, before training).
   bool within_budget(const Genome& canonical) const;
   void count_over_budget() { ++counters_.over_budget; }
@@ -124,7 +152,7 @@ class Engine {
 
  private:
   SearchConfig config_;
-  BatchRunner runner_;
+  Runner runner_;
   std::shared_ptr<Journal> journal_;
   std::map<std::string, pb::JournalRecord> ledger_;
   EngineCounters counters_;

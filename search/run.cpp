@@ -28,6 +28,7 @@
 #include "proto/messages.h"
 #include "search/problem.h"
 #include "search/star.h"
+#include "search/steady.h"
 
 namespace starsynth {
 
@@ -133,7 +134,7 @@ double hypervolume_of(const std::vector<std::vector<double>>& points, const std:
 }
 
 RunSummary run_search(const std::string& config_or_dir, const RunOptions& options,
-                      const std::function<BatchRunner(const SearchConfig&)>& make_runner) {
+                      const std::function<Runner(const SearchConfig&)>& make_runner) {
   std::ostream& log = options.log ? *options.log : std::cerr;
   Paths paths;
   SearchConfig config;
@@ -327,7 +328,41 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
       }
     }
   };
-  for (int g = first; g <= config.generations; ++g) {
+  if (config.steady_state) {
+    // Offspring stream through the runner; a checkpoint after every population - elites merges.
+    std::vector<Genome> pending;
+    for (const auto& ind : checkpoint.pending())
+      pending.push_back(decode(space, std::vector<int64_t>(ind.genes().begin(), ind.genes().end())));
+    const EngineCounters before = engine->counters();
+    PoolState latest;
+    auto on_merged = [&](const SteadyState& s) {
+      if (s.merged() % s.per_generation() != 0) return;
+      for (size_t i = 0; i < s.x().size(); ++i) pop.set_xf(i, s.x()[i], s.f()[i]);
+      checkpoint.set_merged(s.merged());
+      checkpoint.clear_pending();
+      for (const Genome& g : s.pending()) {
+        auto* ind = checkpoint.add_pending();
+        for (int64_t v : encode(g)) ind->add_genes(int32_t(v));
+      }
+      EngineCounters c = engine->counters();
+      c.pool_busy_s = before.pool_busy_s + latest.busy_s;
+      c.pool_capacity_s = before.pool_capacity_s + double(latest.workers + latest.lost) * latest.wall_s;
+      engine->set_counters(c);
+      save(int(s.merged() / s.per_generation()));
+    };
+    SteadyState steady(*engine, pop.get_x(), pop.get_f(), checkpoint.merged(), pending, on_merged);
+    if (steady.merged() < steady.total()) {
+      engine->runner()(steady, [&](size_t id, EvalOutcome o, const PoolState& pool) {
+        latest = pool;
+        steady.finished(id, std::move(o));
+      });
+      if (steady.merged() < steady.total() && !stop_requested())
+        throw std::logic_error("steady state: the runner returned with offspring unmerged");
+      if (steady.merged() < steady.total())
+        throw Interrupted(resume_hint(paths.dir.string(), "stopped on request", int(checkpoint.generation())));
+    }
+  }
+  for (int g = first; g <= config.generations && !config.steady_state; ++g) {
     engine->set_generation(g);
     try {
       evolve();

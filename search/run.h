@@ -42,7 +42,7 @@ struct RunSummary {
 // runner for the run's config (threads here, MPI in cluster/). Throws LoadError for bad configs
 // and std::runtime_error naming the directory for a run that cannot start or resume.
 RunSummary run_search(const std::string& config_or_dir, const RunOptions& options,
-                      const std::function<BatchRunner(const SearchConfig&)>& make_runner);
+                      const std::function<Runner(const SearchConfig&)>& make_runner);
 
 // The hypervolume of the points that dominate `reference` (others contribute nothing).
 double hypervolume_of(const std::vector<std::vector<double>>& points, const std::vector<double>& reference);

@@ -22,7 +22,8 @@ std::vector<int64_t> as_ints(const pagmo::vector_double& x) {
 
 pagmo::vector_double as_doubles(const std::vector<int64_t>& v) { return {v.begin(), v.end()}; }
 
-// Rank (lower is better) and crowding distance (higher is better) of every individual.
+}  // namespace
+
 void rank_and_crowd(const std::vector<pagmo::vector_double>& f, std::vector<size_t>& rank, std::vector<double>& crowd) {
   const auto sorted = pagmo::fast_non_dominated_sorting(f);
   const auto& fronts = std::get<0>(sorted);
@@ -41,8 +42,6 @@ void rank_and_crowd(const std::vector<pagmo::vector_double>& f, std::vector<size
     for (size_t k = 0; k < front.size(); ++k) crowd[front[k]] = d[k];
   }
 }
-
-}  // namespace
 
 star::star(StarParams params, uint64_t seed, std::optional<SearchSpace> space, std::function<bool(const Genome&)> accept,
            std::function<void()> rejected)

@@ -19,6 +19,10 @@
 
 namespace starsynth {
 
+// NSGA-II's rank (lower is better) and crowding distance (higher is better) of every individual,
+// from pagmo2's utilities; fronts of one or two members get infinite crowding.
+void rank_and_crowd(const std::vector<pagmo::vector_double>& f, std::vector<size_t>& rank, std::vector<double>& crowd);
+
 struct StarParams {
   unsigned generations = 1;  // per evolve() call (the driver checkpoints between calls)
   int elites = 2;            // places kept for parents: population - elites offspring per generation

@@ -86,6 +86,22 @@ TEST(Cluster, FourRanksFindTheSameFrontAsTheInProcessRun) {
   EXPECT_EQ(workers, (std::set<std::string>{"rank 1", "rank 2", "rank 3"}));
 }
 
+// The steady-state mode streams offspring to the workers with no generational barrier; what it
+// finds depends on neither timing nor the number of ranks.
+TEST(Cluster, TheSteadyStateModeFindsTheSameFrontAsTheInProcessRun) {
+  fs::path cfg = config("steady", "");
+  std::string text = slurp(cfg);
+  text.replace(text.find("generations: 5 }"), 16, "generations: 8 steady_state: true lag: 16 }");
+  std::ofstream(cfg) << text;
+  const fs::path ranks = scratch("steady-ranks"), local = scratch("steady-local");
+  std::string out;
+  ASSERT_EQ(sh(mpirun(4) + " search " + cfg.string() + " --run " + ranks.string(), &out), 0) << out;
+  ASSERT_EQ(sh(std::string(STARSYNTH_CLI) + " search " + cfg.string() + " --run " + local.string(), &out), 0) << out;
+  EXPECT_EQ(slurp(ranks / "front.tsv"), slurp(local / "front.tsv"));
+  EXPECT_EQ(journal_content(ranks), journal_content(local));
+  EXPECT_NE(slurp(ranks / "progress.tsv").find("\n8\t"), std::string::npos);
+}
+
 TEST(Cluster, FailingWorkersAreRecordedWithTheirCauseAndTheSearchCompletes) {
   const fs::path cfg = config("faults",
                               "cluster { deadline_s: 1.5 }\n"

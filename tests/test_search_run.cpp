@@ -82,8 +82,8 @@ std::string slurp(const fs::path& p) {
 }
 
 TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
-  // About 2 s of evaluations after a start-up of about 0.4 s: kills land before, during and
-  // between generations.
+  // About 2 s of evaluations: kills land during and between generations, and in the middle of
+  // journal writes now and then.
   const fs::path cfg = write_config("kill", config_text(8, 20, 0.03, "workers: 2\n"));
   const fs::path whole = scratch("whole"), killed = scratch("killed");
   const RunSummary reference = run(cfg.string(), whole.string());
@@ -103,10 +103,21 @@ TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
         execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", config.c_str(), "--run", dir.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 1200)(rng)));
-    ::kill(pid, SIGKILL);
+    // Start-up (about 0.6 s, far more on a loaded machine) is not what this test is about: wait
+    // for the process to journal something new, then kill at a random moment of its work.
+    const auto journal_bytes = [&] { return fs::exists(killed / "journal.bin") ? fs::file_size(killed / "journal.bin") : 0; };
+    const uintmax_t before = journal_bytes();
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    bool exited = false;
+    for (int waited = 0; waited < 3000 && journal_bytes() == before && !exited; ++waited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      exited = ::waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!exited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 700)(rng)));
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
     kills += WIFSIGNALED(status);
     const size_t held = fs::exists(killed / "journal.bin") ? Journal::read((killed / "journal.bin").string()).size() : 0;
     mid_run += held > 0 && held < total;
@@ -164,6 +175,57 @@ TEST(SearchRun, CtrlCStopsAfterTheEvaluationsInFlightAndTheRunResumes) {
   run(stopped.string(), "", true);
   EXPECT_EQ(slurp(stopped / "front.tsv"), slurp(whole / "front.tsv"));
   EXPECT_EQ(journal_content(stopped), journal_content(whole));
+}
+
+// The steady-state mode breeds each offspring from a population fixed by the offspring's index, so
+// neither timing nor the number of workers changes what it finds, and a run killed at random
+// moments resumes to the very same journal and front.
+TEST(SteadyState, TheSameRunWhateverTheWorkersAndAfterKills) {
+  const std::string steady = "algorithm { population: 8 generations: 12 steady_state: true lag: 12 }\n";
+  std::string one = config_text(8, 12, 0.02, "workers: 1\n"), three = config_text(8, 12, 0.02, "workers: 3\n");
+  for (std::string* text : {&one, &three}) text->replace(text->find("algorithm {"), text->find('\n', text->find("algorithm {")) - text->find("algorithm {") + 1, steady);
+  const fs::path cfg1 = write_config("steady-1", one), cfg3 = write_config("steady-3", three);
+  const fs::path a = scratch("steady-a"), b = scratch("steady-b"), killed = scratch("steady-killed");
+  const RunSummary ra = run(cfg1.string(), a.string());
+  run(cfg3.string(), b.string());
+  ASSERT_EQ(ra.generation, 12);
+  EXPECT_EQ(slurp(a / "front.tsv"), slurp(b / "front.tsv"));
+  EXPECT_EQ(journal_content(a), journal_content(b));
+  // 8 initial evaluations and 6 offspring per generation (population - 2 elites), less those the
+  // ledger answered.
+  const auto& c = ra.counters;
+  EXPECT_EQ(c.evaluated + c.reused, 8 + 12 * 6);
+
+  std::mt19937 rng(9);
+  int mid_run = 0;
+  const size_t total = Journal::read((b / "journal.bin").string()).size();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const bool resume = fs::exists(killed / "config.textproto");
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      const std::string dir = killed.string(), config = cfg3.string();
+      if (resume)
+        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", "--resume", dir.c_str(), static_cast<char*>(nullptr));
+      else
+        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", config.c_str(), "--run", dir.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Once the search runs (start-up takes a while on a loaded machine), at a random moment.
+    for (int waited = 0; waited < 3000 && !fs::exists(killed / "checkpoint.pb"); ++waited)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    const size_t held = fs::exists(killed / "journal.bin") ? Journal::read((killed / "journal.bin").string()).size() : 0;
+    mid_run += held > 0 && held < total;
+  }
+  EXPECT_GE(mid_run, 2);
+  run(killed.string(), "", true);
+  EXPECT_EQ(slurp(killed / "front.tsv"), slurp(b / "front.tsv"));
+  EXPECT_EQ(journal_content(killed), journal_content(b));
 }
 
 TEST(SearchRun, TheLedgerReusesEarlierRunsAndNeverTrainsTwice) {
@@ -241,7 +303,7 @@ TEST(PoolState, AThreadPoolReportsItsWorkersAndItsUtilisation) {
   const Genome g = preset_genome(space, "transformer++");
   const std::vector<std::pair<ModelSpec, Genome>> jobs(3, {compile(space, g), g});
   std::vector<PoolState> seen;
-  thread_pool_runner(sleeper, 2)(jobs, [&](size_t, EvalOutcome, const PoolState& p) { seen.push_back(p); });
+  run_batch(thread_pool_runner(sleeper, 2), jobs, [&](size_t, EvalOutcome, const PoolState& p) { seen.push_back(p); });
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0].workers, 2);
   EXPECT_EQ(seen[0].busy, 1);  // the other evaluation of the first round still runs
@@ -276,6 +338,9 @@ TEST(SearchConfigErrors, EachBadConfigNamesItsField) {
        "seed_presets[0]: unknown preset \"gpt5\" (known: transformer++, striped-mamba, striped-hyena2, recurrent)"},
       {"space { num_livs: 4 width: 0 vocab_size: 64 }", "space.width: expected a positive width, got 0"},
       {space + "workers: -2", "workers: expected at least 1"},
+      {space + "algorithm { name: \"nsga2\" population: 8 steady_state: true }",
+       "algorithm.steady_state: only the star algorithm has a steady-state mode, not \"nsga2\""},
+      {space + "algorithm { steady_state: true lag: -3 }", "algorithm.lag: expected at least 1, got -3"},
   };
   for (const auto& [text, expected] : cases) {
     try {
