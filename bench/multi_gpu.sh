@@ -4,7 +4,8 @@
 # scaling: evaluations per hour should grow G-fold). Each evaluation trains a 4-LIV width-128
 # network for STEPS steps at batch 128 on MAD's in-context recall and scores it.
 #   bench/multi_gpu.sh [BUILD_DIR] [LOG_DIR]      env: K (workers per GPU, 4), STEPS (100),
-#                                                      GENERATIONS (2), GPUS ("1 2 4 8", capped)
+#                                                      GENERATIONS (2), GPUS ("1 2 4 8", capped),
+#                                                      STEADY (1: steady-state mode, lag 2 x workers)
 # Prints one row per G: evaluations, wall s, evaluations per hour, efficiency against G = 1, the
 # pool's utilisation (worker-seconds busy / offered; the rest is lost to the generational barrier's
 # stragglers) and the mean GPU utilisation nvidia-smi sampled on the GPUs in use.
@@ -29,7 +30,7 @@ space { num_livs: 4 width: 128 vocab_size: 256 }
 task { kind: "mad:in-context-recall" }
 training { steps: ${STEPS:-100} batch: 128 device: "cuda" }
 objectives: ["quality", "params"]
-algorithm { population: $((4 * w)) generations: ${GENERATIONS:-2} }
+algorithm { population: $((4 * w)) generations: ${GENERATIONS:-2}${STEADY:+ steady_state: true lag: $((2 * w))} }
 seed: 1
 cluster { workers_per_gpu: $k }
 CFG
