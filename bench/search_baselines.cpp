@@ -2,7 +2,7 @@
 // genome-space surrogate (analytic parameters and cache plus the deterministic synthetic quality):
 // median hypervolume over seeds, against one fixed reference point.
 //
-//   search_baselines [--seeds 10] [--livs 24] [--width 768]
+//   search_baselines [--seeds 10] [--livs 24] [--width 768] [--rate 0.1] [--lag 64 (steady state)]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -44,21 +44,24 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   std::printf("%-8s %s\n", "", "hypervolume per seed (quality error × parameters × cache bytes, fraction of the reference box)");
   const double box = 1.0 * 2.5 * double(tpp.params.total) * 2.5 * double(tpp.cache_bytes);
-  for (const std::string algorithm : {"star", "nsga2", "random"}) {
+  for (const std::string variant : {"star", "star-steady", "nsga2", "random"}) {
+    const bool steady = variant == "star-steady";
+    const std::string algorithm = steady ? "star" : variant;
     std::vector<double> hv;
     for (int seed = 1; seed <= seeds; ++seed) {
       // Equal budgets: 16 initial evaluations plus 16 proposals in each of 18 generations.
       std::ostringstream cfg;
       cfg << "space { num_livs: " << livs << " width: " << width << " vocab_size: 256 }\n"
           << "task { kind: \"synthetic:surrogate\" }\nobjectives: [\"quality\", \"params\", \"cache\"]\n"
-          << "algorithm { name: \"" << algorithm << "\" population: 16 generations: 18 elites: 0 mutation_rate: " << option(argc, argv, "rate", "0.1") << " }\n"
+          << "algorithm { name: \"" << algorithm << "\" population: 16 generations: 18 elites: 0 mutation_rate: " << option(argc, argv, "rate", "0.1")
+          << (steady ? " steady_state: true lag: " + option(argc, argv, "lag", "64") : "") << " }\n"
           << "seed: " << seed << "\n"
           << ref.str();
-      const fs::path file = dir / (algorithm + "-" + std::to_string(seed) + ".textproto");
+      const fs::path file = dir / (variant + "-" + std::to_string(seed) + ".textproto");
       write_file_atomic(file.string(), cfg.str());
       std::ostringstream quiet;
       RunOptions o;
-      o.dir = (dir / (algorithm + "-" + std::to_string(seed))).string();
+      o.dir = (dir / (variant + "-" + std::to_string(seed))).string();
       o.log = &quiet;
       const RunSummary r = run_search(file.string(), o, [](const SearchConfig& c) {
         return thread_pool_runner(synthetic_evaluator(c), 1);
@@ -68,7 +71,7 @@ int main(int argc, char** argv) {
     std::vector<double> sorted = hv;
     std::sort(sorted.begin(), sorted.end());
     const double median = seeds % 2 ? sorted[size_t(seeds / 2)] : 0.5 * (sorted[size_t(seeds / 2 - 1)] + sorted[size_t(seeds / 2)]);
-    std::printf("%-8s median %.5f  min %.5f  max %.5f  [", algorithm.c_str(), median, sorted.front(), sorted.back());
+    std::printf("%-12s median %.5f  min %.5f  max %.5f  [", variant.c_str(), median, sorted.front(), sorted.back());
     for (double v : hv) std::printf(" %.4f", v);
     std::printf(" ]\n");
   }
