@@ -167,13 +167,12 @@ int run_search_command(const Args& a) {
   options.dir = a.get("run");
   const std::string source = options.resume ? a.get("resume") : a.positional_at(0, "search config");
   if (cluster::under_mpirun()) {
-    // Every rank runs this: rank 0 drives, the others serve evaluations. Only the driver stops
-    // gracefully (after MPI_Init, which sets handlers of its own): a worker that gets a signal
-    // ends, and Open MPI tells the driver.
-    int provided = 0, rank = 0;
+    // Every rank runs this: rank 0 drives, the others serve evaluations. Every rank takes the
+    // first signal as a request (after MPI_Init, which sets handlers of its own): Ctrl-C on mpirun
+    // signals them all, and a worker then finishes its evaluation and waits for the driver's stop.
+    int provided = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0) stop_on_signals();
+    stop_on_signals();
     const int status = cluster::search(
         source, options,
         [](const SearchConfig& c, const std::string& device, int rank) {
