@@ -29,7 +29,6 @@ static_assert(std::atomic<bool>::is_always_lock_free, "request_stop() runs in si
 
 void request_stop() { g_stop.store(true); }
 bool stop_requested() { return g_stop.load(); }
-void clear_stop_request() { g_stop.store(false); }
 
 EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, const Genome& canonical) {
   try {

@@ -43,14 +43,14 @@ EvalOutcome evaluate_guarded(const Evaluator& evaluator, const ModelSpec& spec, 
 // search throws Interrupted at the next boundary. Safe to call from a signal handler.
 void request_stop();
 bool stop_requested();
-void clear_stop_request();  // tests
 
 class Interrupted : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// What a pool of workers is doing during one batch, as its runner sees it. Worker-seconds not
+// What a pool of workers is doing during one run of its runner (a batch, or a steady-state
+// stream), as the runner sees it. Worker-seconds not
 // spent evaluating (workers x wall - busy) are what the generational barrier costs: workers left
 // idle by stragglers at the end of a batch, or by a batch smaller than the pool.
 struct PoolState {
@@ -126,7 +126,7 @@ class Engine {
   // Objective vectors (minimised) of canonical genomes, evaluating what the ledger lacks.
   std::vector<std::vector<double>> evaluate(const std::vector<Genome>& canonical_genomes);
   // For callers that stream their own jobs through runner(): the ledger's record of a key (null
-  // when never evaluated), and journaling a finished evaluation (ledger, counters, progress).
+  // when never evaluated), and journaling a finished evaluation (journal, ledger, counters).
   const pb::JournalRecord* find(const std::string& key) const;
   const pb::JournalRecord& record(const Genome& canonical, const std::string& key, int generation, EvalOutcome outcome);
   const Runner& runner() const { return runner_; }
