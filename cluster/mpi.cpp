@@ -55,7 +55,8 @@ std::set<int>& lost_ranks() {
   return lost;
 }
 
-bool every_worker_lost_told_ = false;
+// Said once per job: the driver evaluating alone is worth one line, not one per batch.
+bool told_every_worker_lost = false;
 
 }  // namespace
 
@@ -154,9 +155,9 @@ Runner mpi_runner(MPI_Comm comm, const SearchConfig& config, Evaluator local) {
       const bool no_workers = idle.empty() && flying.empty();
       if (driver_evaluates || no_workers) {
         if (std::optional<Job> job = next_job()) {
-          if (no_workers && !driver_evaluates && size > 1 && !every_worker_lost_told_) {
+          if (no_workers && !driver_evaluates && size > 1 && !told_every_worker_lost) {
             std::cerr << "every worker is lost: rank 0 evaluates the rest\n";
-            every_worker_lost_told_ = true;
+            told_every_worker_lost = true;
           }
           evaluate_here(std::move(*job));
           progressed = true;
