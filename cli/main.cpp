@@ -232,6 +232,9 @@ int run_compare(const Args& a) {
   return 0;
 }
 
+const std::set<std::string> kEvalOptions = {"task", "steps", "tokens", "batch", "lr", "seed", "device", "timeout",
+                                            "task-vocab", "task-seq-len", "task-train", "task-test", "lm-seq-len",
+                                            "context", "bytes", "output"};
 const std::set<std::string> kSpaceOptions = {"space", "livs", "width", "vocab", "output"};
 const std::set<std::string> kMetricOptions = {"context", "bytes", "output"};
 const char* const kSpaceHelp =
@@ -368,8 +371,7 @@ std::vector<Command> commands() {
        "  --task-vocab V --task-seq-len L --task-train N --task-test N   MAD/MQAR difficulty\n"
        "  --lm-seq-len L      byte-level LM window (256)\n"
        "  --context N --bytes B   context and element size of the cache figures (4096, 2)\n",
-       {"task", "steps", "tokens", "batch", "lr", "seed", "device", "timeout", "task-vocab", "task-seq-len",
-        "task-train", "task-test", "lm-seq-len", "context", "bytes", "output"},
+       kEvalOptions,
        {"json"},
        run_eval},
       {"search", "CONFIG [--run DIR] | --resume RUN",
@@ -414,8 +416,7 @@ std::vector<Command> commands() {
       {"train", "MODEL_CONFIG [eval options]",
        "Trains an exported ModelConfig from the file alone and prints its measured metrics: the same\n"
        "options as eval (--task, --steps or --tokens, --batch, --lr, --seed, --device, --json).\n",
-       {"task", "steps", "tokens", "batch", "lr", "seed", "device", "timeout", "task-vocab", "task-seq-len",
-        "task-train", "task-test", "lm-seq-len", "context", "bytes", "output"},
+       kEvalOptions,
        {"json"},
        run_eval},
       {"results", "RUN [-o FILE]",

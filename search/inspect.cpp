@@ -108,14 +108,16 @@ std::vector<size_t> front_after(const std::vector<pb::JournalRecord>& records, c
   };
   std::vector<std::vector<double>> points;
   for (size_t i : candidates) points.push_back(point(i));
-  std::vector<size_t> front;
+  std::vector<std::pair<std::vector<double>, size_t>> members;
   std::set<std::vector<double>> taken;  // equal points: the first evaluated stands for them all
   for (size_t a = 0; a < candidates.size(); ++a) {
     bool dominated = false;
     for (size_t b = 0; b < candidates.size() && !dominated; ++b) dominated = b != a && dominates(points[b], points[a]);
-    if (!dominated && taken.insert(points[a]).second) front.push_back(candidates[a]);
+    if (!dominated && taken.insert(points[a]).second) members.emplace_back(points[a], candidates[a]);
   }
-  std::sort(front.begin(), front.end(), [&](size_t a, size_t b) { return point(a) < point(b); });
+  std::sort(members.begin(), members.end());  // by the objectives; distinct points, so never by index
+  std::vector<size_t> front;
+  for (const auto& m : members) front.push_back(m.second);
   return front;
 }
 

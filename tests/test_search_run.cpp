@@ -60,6 +60,25 @@ RunSummary run(const std::string& source, const std::string& dir, bool resume = 
   return run_search(source, o, [](const SearchConfig& c) { return thread_pool_runner(synthetic_evaluator(c), c.workers); });
 }
 
+// `starsynth search` in a child process, its output discarded: a new run of `config` in `dir`, or
+// the resumption of the run `dir` already holds.
+pid_t start_search(const fs::path& config, const fs::path& dir) {
+  const bool resume = fs::exists(dir / "config.textproto");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    const std::string d = dir.string(), c = config.string();
+    if (resume)
+      execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", "--resume", d.c_str(), static_cast<char*>(nullptr));
+    else
+      execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", c.c_str(), "--run", d.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
 // What must not change between an interrupted and an uninterrupted run: every record's key,
 // status, objectives and metrics (not its completion order, wall time or sequence number).
 std::set<std::string> journal_content(const fs::path& dir) {
@@ -93,16 +112,7 @@ TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
   std::mt19937 rng(5);
   int kills = 0, torn = 0, mid_run = 0;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const bool resume = fs::exists(killed / "config.textproto");
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const std::string dir = killed.string(), config = cfg.string();
-      if (resume)
-        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", "--resume", dir.c_str(), static_cast<char*>(nullptr));
-      else
-        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", config.c_str(), "--run", dir.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    const pid_t pid = start_search(cfg, killed);
     // Start-up (about 0.6 s, far more on a loaded machine) is not what this test is about: wait
     // for the process to journal something new, then kill at a random moment of its work.
     const auto journal_bytes = [&] { return fs::exists(killed / "journal.bin") ? fs::file_size(killed / "journal.bin") : 0; };
@@ -200,19 +210,7 @@ TEST(SteadyState, TheSameRunWhateverTheWorkersAndAfterKills) {
   int mid_run = 0;
   const size_t total = Journal::read((b / "journal.bin").string()).size();
   for (int attempt = 0; attempt < 5; ++attempt) {
-    const bool resume = fs::exists(killed / "config.textproto");
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      const std::string dir = killed.string(), config = cfg3.string();
-      if (resume)
-        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", "--resume", dir.c_str(), static_cast<char*>(nullptr));
-      else
-        execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", config.c_str(), "--run", dir.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    const pid_t pid = start_search(cfg3, killed);
     // Once the search runs (start-up takes a while on a loaded machine), at a random moment.
     for (int waited = 0; waited < 3000 && !fs::exists(killed / "checkpoint.pb"); ++waited)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
