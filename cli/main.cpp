@@ -1,11 +1,14 @@
 // starsynth: the command-line front. Thin by design: parse, call the library, print.
 // Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 anything else.
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <thread>
 
 #include <signal.h>
 #include <unistd.h>
@@ -24,6 +27,9 @@
 #include "search/report.h"
 #include "search/run.h"
 #include "search/synthetic.h"
+#ifdef STARSYNTH_KERNELS
+#include "kernels/ops.h"
+#endif
 
 namespace starsynth::cli {
 namespace {
@@ -153,6 +159,36 @@ extern "C" void on_stop_signal(int) {
   [[maybe_unused]] const ssize_t n = ::write(2, message, sizeof message - 1);
 }
 
+// --stop-after: a wall-time budget for a search. When it is spent the search stops as on Ctrl-C
+// (evaluations in flight finish and are journaled; --resume continues), but the exit status is 0:
+// stopping there was the plan. Units: s (default), m, h.
+double parse_duration_s(const std::string& text) {
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+  }
+  const std::string unit = text.substr(std::min(used, text.size()));
+  const double scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (used == 0 || scale == 0 || !(value > 0))
+    throw UsageError("--stop-after: expected a duration > 0 such as 900, 15m or 2h, got \"" + text + "\"");
+  return value * scale;
+}
+
+std::atomic<bool> g_budget_spent{false};
+
+void stop_after(double seconds) {
+  std::thread([seconds] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    if (stop_requested()) return;
+    g_budget_spent = true;
+    request_stop();
+    std::cerr << "\nstopping: the --stop-after budget of " << seconds
+              << " s is spent; no new evaluations, waiting for those in flight\n";
+  }).detach();
+}
+
 void stop_on_signals() {
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -166,6 +202,7 @@ int run_search_command(const Args& a) {
   options.resume = a.has("resume");
   options.dir = a.get("run");
   const std::string source = options.resume ? a.get("resume") : a.positional_at(0, "search config");
+  const double budget_s = a.has("stop-after") ? parse_duration_s(a.get("stop-after")) : 0;
   if (cluster::under_mpirun()) {
     // Every rank runs this: rank 0 drives, the others serve evaluations. Every rank takes the
     // first signal as a request (after MPI_Init, which sets handlers of its own): Ctrl-C on mpirun
@@ -173,6 +210,7 @@ int run_search_command(const Args& a) {
     int provided = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
     stop_on_signals();
+    if (budget_s > 0) stop_after(budget_s);
     const int status = cluster::search(
         source, options,
         [](const SearchConfig& c, const std::string& device, int rank) {
@@ -181,9 +219,10 @@ int run_search_command(const Args& a) {
         },
         &cuda_device_count, [](const SearchConfig& c, const RunSummary& run) { std::cout << front_text(c, run); });
     MPI_Finalize();
-    return status;
+    return status == 130 && g_budget_spent ? 0 : status;
   }
   stop_on_signals();
+  if (budget_s > 0) stop_after(budget_s);
   const RunSummary run = run_search(source, options, [](const SearchConfig& c) {
     const bool synthetic = c.message.task().kind().rfind("synthetic:", 0) == 0;
     return thread_pool_runner(synthetic ? synthetic_evaluator(c) : training_evaluator(c, c.message.training().device()),
@@ -378,8 +417,10 @@ std::vector<Command> commands() {
        "Runs an evolutionary architecture search and prints the Pareto front it found.\n"
        "  --run DIR           run directory (default: the config's run_dir, else runs/<config name>)\n"
        "  --resume RUN        continue a run directory after a crash or kill; only evaluations that\n"
-       "                      were in flight are redone\n",
-       {"run", "resume"},
+       "                      were in flight are redone\n"
+       "  --stop-after T      wall-time budget (900, 15m, 2h): then stop as on Ctrl-C, after the\n"
+       "                      evaluations in flight, and exit 0; --resume continues\n",
+       {"run", "resume", "stop-after"},
        {},
        run_search_command},
       {"front", "RUN [--objectives A,B] [--json | --csv] [-o FILE]",
@@ -488,11 +529,14 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace starsynth;
+#ifdef STARSYNTH_KERNELS
+  kernels::install();
+#endif
   try {
     return cli::run(argc, argv);
   } catch (const Interrupted& e) {
     std::cerr << "stopped: " << e.what() << "\n";
-    return 130;
+    return cli::g_budget_spent ? 0 : 130;
   } catch (const LoadError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <fstream>
@@ -185,6 +186,34 @@ TEST(SearchRun, CtrlCStopsAfterTheEvaluationsInFlightAndTheRunResumes) {
   run(stopped.string(), "", true);
   EXPECT_EQ(slurp(stopped / "front.tsv"), slurp(whole / "front.tsv"));
   EXPECT_EQ(journal_content(stopped), journal_content(whole));
+}
+
+// --stop-after: a wall-time budget. Spent, the search stops as on Ctrl-C (nothing in flight lost,
+// --resume continues to the same end) but exits 0, since stopping there was the plan.
+TEST(SearchRun, StopAfterEndsTheSearchOnTimeAndTheRunResumes) {
+  const fs::path cfg = write_config("stop-after", config_text(8, 20, 0.05, "workers: 2\n"));
+  const fs::path whole = scratch("stop-after-whole"), stopped = scratch("stop-after-run"), err = scratch("stop-after.err");
+  run(cfg.string(), whole.string());
+  const std::string command = std::string(STARSYNTH_CLI) + " search " + cfg.string() + " --run " + stopped.string() +
+                              " --stop-after 1s >" + err.string() + " 2>&1";
+  const int status = std::system(command.c_str());  // uninterrupted: (8 + 20 × 8) × 0.05 s / 2 workers ≈ 4 s
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(err);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << slurp(err);
+  const std::string said = slurp(err);
+  EXPECT_NE(said.find("stopping: the --stop-after budget of 1 s is spent"), std::string::npos) << said;
+  EXPECT_NE(said.find("continue with `starsynth search --resume " + stopped.string() + "`"), std::string::npos) << said;
+  EXPECT_LT(Journal::read((stopped / "journal.bin").string()).size(),
+            Journal::read((whole / "journal.bin").string()).size());
+  run(stopped.string(), "", true);
+  EXPECT_EQ(slurp(stopped / "front.tsv"), slurp(whole / "front.tsv"));
+  EXPECT_EQ(journal_content(stopped), journal_content(whole));
+
+  const std::string bad = std::string(STARSYNTH_CLI) + " search " + cfg.string() + " --stop-after 5x 2>" + err.string();
+  const int rc = std::system(bad.c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  EXPECT_NE(slurp(err).find("--stop-after: expected a duration > 0 such as 900, 15m or 2h, got \"5x\""),
+            std::string::npos)
+      << slurp(err);
 }
 
 // The steady-state mode breeds each offspring from a population fixed by the offspring's index, so

@@ -2,7 +2,9 @@
 # STAR in miniature: a complete search on one GPU, then its report and a results table that sets
 # the front against the presets it was seeded with.
 #   examples/star-mini/run.sh [RUN_DIR]            env: BUILD (build-gpu), WORKERS (4 per GPU),
-#                                                       CONFIG (examples/star-mini/config.textproto)
+#                                                       CONFIG (examples/star-mini/config.textproto),
+#                                                       STOP_AFTER (13m: as many generations as fit)
+# Run it again on the same RUN_DIR to continue a search that stopped (for another STOP_AFTER).
 #   DRY_RUN=1 examples/star-mini/run.sh RUN_DIR    the same pipeline on the CPU at toy size (ctest)
 # Writes RUN_DIR/report.html, RUN_DIR/results.md (the table) and RUN_DIR/gpu.csv (utilisation).
 set -euo pipefail
@@ -12,7 +14,10 @@ run=${1:-runs/star-mini}
 bin=${BUILD:-$root/build-gpu}/starsynth
 config=${CONFIG:-$here/config.textproto}
 workers=${WORKERS:-4}
+stop_after=${STOP_AFTER:-13m}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# LibTorch would give every rank a thread per core: share the cores out instead.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / (workers + 1) > 0 ? $(nproc) / (workers + 1) : 1 ))}
 mkdir -p "$(dirname "$run")"
 if [ -n "${DRY_RUN:-}" ]; then
   # Toy size on the CPU: the same space, presets and pipeline, seconds instead of minutes.
@@ -21,7 +26,7 @@ if [ -n "${DRY_RUN:-}" ]; then
   sed -e 's/width: 128/width: 32/; s/head_dim: 16/head_dim: 8/g; s/filter_length: 64/filter_length: 8/' \
       -e 's/task { kind: "mad" }/task { kind: "mad:in-context-recall" vocab_size: 8 seq_len: 16 train_examples: 64 test_examples: 32 }/' \
       -e 's/training {[^}]*}/training { steps: 3 batch: 8 device: "cpu" }/' \
-      -e 's/population: 16 generations: 2/population: 4 generations: 1/' "$config" >"$run.dry.textproto"
+      -e 's/population: 16 generations: [0-9]*/population: 4 generations: 1/' "$config" >"$run.dry.textproto"
   config=$run.dry.textproto
 fi
 gpu_log=$run.gpu.csv
@@ -32,9 +37,9 @@ if command -v nvidia-smi >/dev/null && [ -z "${DRY_RUN:-}" ]; then
 fi
 started=$(date +%s)
 if [ -d "$run" ] && [ -e "$run/config.textproto" ]; then
-  mpirun --oversubscribe -np $((workers + 1)) "$bin" search --resume "$run"
+  mpirun --oversubscribe -np $((workers + 1)) "$bin" search --resume "$run" --stop-after "$stop_after"
 else
-  mpirun --oversubscribe -np $((workers + 1)) "$bin" search "$config" --run "$run"
+  mpirun --oversubscribe -np $((workers + 1)) "$bin" search "$config" --run "$run" --stop-after "$stop_after"
 fi
 wall=$(( $(date +%s) - started ))
 [ -n "${smi:-}" ] && { kill $smi 2>/dev/null || true; mv "$gpu_log" "$run/gpu.csv"; }
