@@ -21,19 +21,19 @@ at::ScalarType wide(const at::Tensor& t) {
   return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16 ? at::kFloat : t.scalar_type();
 }
 
+GatedConvKernel g_gated_conv_kernel = nullptr;
+
 // x [B, L, C], kernel [C, 1, k] → causal depthwise convolution, [B, L, C].
 at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& kernel) {
-  const int64_t k = kernel.size(2);
-  const at::Tensor xt = at::constant_pad_nd(x.transpose(1, 2), {k - 1, 0});
-  return at::conv1d(xt, kernel.to(x.dtype()), at::Tensor(), at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, kernel.size(0))
-      .transpose(1, 2);
+  return gated_causal_conv(at::Tensor(), at::Tensor(), x, kernel, at::Tensor());
 }
 
-// One decode step of causal_conv: `history` [B, C, k-1] holds the previous inputs (oldest first).
+// One decode step of causal_conv: `history` [B, C, k-1] holds the previous inputs (oldest first);
+// kernel[:, 0, j] weighs the input j steps back.
 at::Tensor causal_conv_step(const at::Tensor& x, const at::Tensor& kernel, at::Tensor& history) {
   const at::Tensor window = at::cat({history, x.unsqueeze(-1)}, -1);  // [B, C, k]
   history = window.slice(-1, 1);
-  return (window * kernel.squeeze(1).to(x.dtype())).sum(-1);
+  return (window * kernel.squeeze(1).flip(-1).to(x.dtype())).sum(-1);
 }
 
 // Causal convolution of z [B, L, d] with per-channel filters h [d, ≥L] by FFT.
@@ -201,6 +201,28 @@ std::string param_name(size_t layer, const std::string& name) {
 
 }  // namespace
 
+at::Tensor gated_causal_conv_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                       const at::Tensor& h, const at::Tensor& D) {
+  const at::Tensor z = k.defined() ? k * v : v;
+  const int64_t taps = h.size(-1);
+  // conv1d correlates: flip the filter so that h[:, j] weighs the input j steps back (lag j), as in
+  // the decode step, the CUDA kernels and Hyena-MR's decay over lags.
+  const at::Tensor zt = at::constant_pad_nd(z.transpose(1, 2), {taps - 1, 0});
+  at::Tensor y = at::conv1d(zt, h.reshape({h.size(0), 1, taps}).flip(-1).to(z.dtype()), at::Tensor(), at::IntArrayRef{1},
+                            at::IntArrayRef{0}, at::IntArrayRef{1}, h.size(0))
+                     .transpose(1, 2);
+  if (D.defined()) y = y + D * z;
+  return q.defined() ? q * y : y;
+}
+
+at::Tensor gated_causal_conv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                             const at::Tensor& D) {
+  if (g_gated_conv_kernel && v.is_cuda()) return g_gated_conv_kernel(q, k, v, h, D);
+  return gated_causal_conv_reference(q, k, v, h, D);
+}
+
+void use_gated_conv_kernel(GatedConvKernel kernel) { g_gated_conv_kernel = kernel; }
+
 struct LivModelImpl::Features {
   std::map<size_t, std::vector<at::Tensor>> by_layer;
 };
@@ -321,7 +343,7 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
         at::Tensor bg, cg;
         if (reuses) bg = feature(0), cg = feature(1);
         else bg = linear(w, p + "b", x), cg = linear(w, p + "c", x), produced.insert(produced.end(), {bg, cg});
-        y = cg * causal_conv(bg * linear(w, p + "x", x), w.at(p + "kernel"));
+        y = gated_causal_conv(cg, bg, linear(w, p + "x", x), w.at(p + "kernel"), at::Tensor());
         break;
       }
       case Family::LongConv:
@@ -329,14 +351,15 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
       case Family::HyenaMR:
       case Family::HyenaLI: {
         auto project = [&](const std::string& name) { return causal_conv(linear(w, p + name, x), w.at(p + name + ".conv")); };
-        const at::Tensor q = project("q"), z = project("k") * project("v");
+        const at::Tensor q = project("q");
         if (cls.family == Family::HyenaSE || cls.family == Family::HyenaMR) {
           at::Tensor kernel;
           if (reuses) kernel = feature(0);
           else kernel = explicit_filter(w, p, cls, d), produced.push_back(kernel);
-          y = causal_conv(z, kernel);
-          if (cls.family == Family::HyenaMR) y = y + w.at(p + "D") * z;
+          const at::Tensor skip = cls.family == Family::HyenaMR ? w.at(p + "D") : at::Tensor();
+          y = gated_causal_conv(q, project("k"), project("v"), kernel, skip);  // q ⊙ (kernel ∗ z + D ⊙ z)
         } else {
+          const at::Tensor z = project("k") * project("v");
           at::Tensor h;
           if (reuses) h = feature(0);
           else {
@@ -344,9 +367,8 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
                                                : modal_filter(w, p, L);
             produced.push_back(h);
           }
-          y = fft_conv(z, h) + w.at(p + "D") * z;
+          y = q * (fft_conv(z, h) + w.at(p + "D") * z);
         }
-        y = q * y;
         break;
       }
       case Family::SwiGLU: {

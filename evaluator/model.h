@@ -62,4 +62,18 @@ class LivModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LivModel);
 
+// The gated causal depthwise convolution of Hyena-SE/-MR and GConv-1, and (with no gates) every
+// featurizer's short convolution: y = q ⊙ (h ∗ z + D ⊙ z) with z = k ⊙ v, causal along L.
+// q, k, v [B, L, C]; h [C, 1, K] or [C, K]; D [C]; q, k and D may be undefined (absent).
+at::Tensor gated_causal_conv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                             const at::Tensor& D);
+// Its composite LibTorch form: the CPU path, and the reference the CUDA kernels are tested against.
+at::Tensor gated_causal_conv_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                       const at::Tensor& h, const at::Tensor& D);
+// CUDA kernels plug in here (kernels::install() sets it; the evaluator never includes kernels/):
+// gated_causal_conv sends CUDA tensors to `kernel`. nullptr: the composite form everywhere.
+using GatedConvKernel = at::Tensor (*)(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                       const at::Tensor& h, const at::Tensor& D);
+void use_gated_conv_kernel(GatedConvKernel kernel);
+
 }  // namespace starsynth

@@ -195,5 +195,28 @@ TEST(LivModel, PublishedStylesBuild) {
   expect_decode_matches(gpt, "gpt-style");
 }
 
+// The gated convolution behind Hyena-SE/-MR, GConv-1 and the short featurizer convolutions, by its
+// definition term by term: y[t] = q[t]·(D·z[t] + Σ_j h[j]·z[t−j]), z = k·v, tap j at lag j (so
+// Hyena-MR's decay over taps is a decay over lags). Checked at hand-picked numbers, then at random.
+TEST(GatedCausalConv, TapJWeighsTheInputJStepsBack) {
+  const auto o = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor v = at::tensor({1.0, 2.0, 3.0, 4.0}, o).reshape({1, 4, 1});
+  const at::Tensor h = at::tensor({10.0, 1.0, 0.1}, o).reshape({1, 1, 3});
+  // y = 10 z[t] + z[t-1] + 0.1 z[t-2]: 10, 21, 32.1, 43.2; with D = 2 add 2 z[t]; q = 3 triples it.
+  EXPECT_TRUE(at::allclose(gated_causal_conv({}, {}, v, h, {}).flatten(), at::tensor({10.0, 21.0, 32.1, 43.2}, o)));
+  const at::Tensor q = at::full({1, 4, 1}, 3.0, o), D = at::full({1}, 2.0, o);
+  EXPECT_TRUE(at::allclose(gated_causal_conv(q, {}, v, h, D).flatten(), at::tensor({36.0, 75.0, 114.3, 153.6}, o)));
+
+  torch::manual_seed(5);
+  const int64_t B = 2, L = 9, C = 5, K = 4;
+  const at::Tensor qr = at::randn({B, L, C}, o), kr = at::randn({B, L, C}, o), vr = at::randn({B, L, C}, o);
+  const at::Tensor hr = at::randn({C, 1, K}, o), Dr = at::randn({C}, o);
+  const at::Tensor z = kr * vr;
+  at::Tensor want = Dr * z;
+  for (int64_t j = 0; j < K; ++j)
+    want = want + at::constant_pad_nd(z.slice(1, 0, L - j), {0, 0, j, 0}) * hr.select(1, 0).select(1, j);
+  EXPECT_LT((gated_causal_conv(qr, kr, vr, hr, Dr) - qr * want).abs().max().item<double>(), 1e-12);
+}
+
 }  // namespace
 }  // namespace starsynth
