@@ -2,6 +2,7 @@
 // model FLOPs utilisation, on random byte tokens (the data do not change the work).
 //
 //   train_speed --preset transformer++ --width 768 --livs 24 --batch 16 --seq 2048 --device cuda
+//   STARSYNTH_KERNELS=0 train_speed ...       the same without the CUDA kernels of kernels/
 //
 // Prints one line per repeat and the median; `--csv` adds a machine-readable line.
 #include <ATen/autocast_mode.h>
@@ -16,6 +17,9 @@
 #include "genome/genome.h"
 #include "genome/metrics.h"
 #include "genome/presets.h"
+#ifdef STARSYNTH_KERNELS
+#include "kernels/ops.h"
+#endif
 
 using namespace starsynth;
 
@@ -50,6 +54,11 @@ int main(int argc, char** argv) {
   const double peak_tflops = std::stod(option(argc, argv, "peak-tflops", "989"));  // H100 SXM dense bf16
   const torch::Device device(option(argc, argv, "device", torch::cuda::is_available() ? "cuda" : "cpu"));
   const bool bf16 = device.is_cuda() && !flag(argc, argv, "fp32");
+#ifdef STARSYNTH_KERNELS
+  const std::string kernels = kernels::install();  // STARSYNTH_KERNELS=0: the composite forms
+#else
+  const std::string kernels;
+#endif
 
   const SearchSpace space = preset_space(livs, width, 256);
   const ModelSpec spec = compile(space, preset_genome(space, preset));
@@ -93,10 +102,10 @@ int main(int argc, char** argv) {
   // Training ≈ 3 × the forward FLOPs (forward plus twice for the backward).
   const double mfu = 3.0 * a.flops_per_token * median / (peak_tflops * 1e12);
   std::printf("%s width %lld, %d LIVs, batch %lld × %lld, %s: median %.0f tokens/s, %.2f ms/step, MFU %.1f %% of %.0f TFLOP/s "
-              "(%s parameters)\n",
+              "(%s parameters; CUDA kernels: %s)\n",
               preset.c_str(), static_cast<long long>(width), livs, static_cast<long long>(batch),
               static_cast<long long>(seq), bf16 ? "bf16 autocast" : "fp32", median, 1e3 * double(batch * seq) / median,
-              100 * mfu, peak_tflops, std::to_string(a.params.total).c_str());
+              100 * mfu, peak_tflops, std::to_string(a.params.total).c_str(), kernels.empty() ? "none" : kernels.c_str());
   if (flag(argc, argv, "csv"))
     std::printf("csv,starsynth,%s,%lld,%d,%lld,%lld,%.0f,%.4f\n", preset.c_str(), static_cast<long long>(width), livs,
                 static_cast<long long>(batch), static_cast<long long>(seq), median, mfu);

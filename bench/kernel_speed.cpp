@@ -1,0 +1,113 @@
+// Each CUDA kernel of kernels/ beside (a) its composite LibTorch form and (b) its memory floor:
+// the bytes it must move at the copy bandwidth measured in the same run. bf16 operands, the
+// shapes of the kernels issue: B=8, L=8192, D=1024 and B=1, L=8192, D=4096.
+//
+//   kernel_speed [--repeats 5] [--iters 20]
+//
+// Forward: y = q ⊙ (h ∗ (k ⊙ v) + D ⊙ k ⊙ v) reads q, k, v and writes y. Backward (timed as
+// forward + backward, minus forward): reads q, k, v, dy and writes dq, dk, dv (filter gradients
+// are small). Times are medians over repeats of the mean over iters, in µs.
+#include <torch/torch.h>
+
+#include <ATen/cuda/CUDAContext.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "evaluator/model.h"
+#include "kernels/ops.h"
+
+using namespace starsynth;
+
+namespace {
+
+int option(int argc, char** argv, const std::string& name, int fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == "--" + name) return std::stoi(argv[i + 1]);
+  return fallback;
+}
+
+double median_us(const std::function<void()>& work, int repeats, int iters) {
+  work();
+  torch::cuda::synchronize();
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) work();
+    torch::cuda::synchronize();
+    t.push_back(1e6 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Op {
+  const char* name;
+  int64_t taps;
+  bool gates, skip;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = option(argc, argv, "repeats", 5), iters = option(argc, argv, "iters", 20);
+  if (!torch::cuda::is_available()) {
+    std::fprintf(stderr, "kernel_speed: no CUDA device\n");
+    return 1;
+  }
+  // Copy bandwidth: 1 GiB device to device, bytes read plus bytes written.
+  const int64_t bytes = int64_t(1) << 30;
+  const at::Tensor src = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).device(at::kCUDA)), dst = at::empty_like(src);
+  const double copy_us = median_us([&] { dst.copy_(src); }, repeats, iters);
+  const double bandwidth = 2.0 * double(bytes) / (copy_us * 1e-6);  // bytes/s
+  std::printf("%s; copy bandwidth %.0f GB/s (1 GiB copy %.0f µs)\n", at::cuda::getDeviceProperties(0)->name,
+              bandwidth / 1e9, copy_us);
+  std::printf("%-22s %-10s %4s | %9s %9s %9s %7s | %9s %9s %9s %8s\n", "shape", "op", "taps", "fwd µs", "composite",
+              "floor", "÷floor", "bwd µs", "composite", "floor", "bwd÷fwd");
+
+  const Op ops[] = {{"short conv", 3, false, false}, {"Hyena-SE", 7, true, false}, {"Hyena-MR", 128, true, true}};
+  const int64_t shapes[][3] = {{8, 8192, 1024}, {1, 8192, 4096}};
+  torch::NoGradGuard no_grad_by_default;
+  for (const auto& s : shapes) {
+    const int64_t B = s[0], L = s[1], C = s[2];
+    const auto o = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+    for (const Op& op : ops) {
+      const at::Tensor v = at::randn({B, L, C}, o).requires_grad_();
+      const at::Tensor q = op.gates ? at::randn({B, L, C}, o).requires_grad_() : at::Tensor();
+      const at::Tensor k = op.gates ? at::randn({B, L, C}, o).requires_grad_() : at::Tensor();
+      const at::Tensor h = (at::randn({C, 1, op.taps}, o.dtype(at::kFloat)) / std::sqrt(double(op.taps))).requires_grad_();
+      const at::Tensor D = op.skip ? at::randn({C}, o.dtype(at::kFloat)).requires_grad_() : at::Tensor();
+      const at::Tensor dy = at::randn({B, L, C}, o);
+      std::vector<at::Tensor> leaves = {v, h};
+      if (op.gates) leaves.insert(leaves.end(), {q, k});
+      if (op.skip) leaves.push_back(D);
+      double fwd[2], fwdbwd[2];
+      for (int kernel = 0; kernel < 2; ++kernel) {
+        if (kernel) kernels::install();
+        else use_gated_conv_kernel(nullptr);
+        fwd[kernel] = median_us([&] { gated_causal_conv(q, k, v, h, D); }, repeats, iters);
+        fwdbwd[kernel] = median_us(
+            [&] {
+              torch::AutoGradMode grad(true);
+              const at::Tensor y = gated_causal_conv(q, k, v, h, D);
+              torch::autograd::grad({y}, leaves, {dy});
+            },
+            repeats, iters);
+      }
+      const double tensor_bytes = double(B * L * C) * 2, inputs = op.gates ? 3 : 1;
+      const double floor_fwd = 1e6 * (inputs + 1) * tensor_bytes / bandwidth;
+      const double floor_bwd = 1e6 * (2 * inputs + 1) * tensor_bytes / bandwidth;
+      const double bwd = fwdbwd[1] - fwd[1];
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "B=%lld L=%lld D=%lld", static_cast<long long>(B), static_cast<long long>(L),
+                    static_cast<long long>(C));
+      std::printf("%-22s %-10s %4lld | %9.0f %9.0f %9.0f %7.2f | %9.0f %9.0f %9.0f %8.2f\n", shape, op.name,
+                  static_cast<long long>(op.taps), fwd[1], fwd[0], floor_fwd, fwd[1] / floor_fwd, bwd,
+                  fwdbwd[0] - fwd[0], floor_bwd, bwd / fwd[1]);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,35 @@
+// The gated causal depthwise convolution of Hyena-SE, Hyena-MR and GConv-1 (and, with no gates,
+// every featurizer's short convolution), as CUDA kernels on raw device pointers:
+//
+//   z = k ⊙ v,   y[b, t, c] = q[b, t, c] · ( Σ_{j<K} h[c, j] · z[b, t−j, c]  +  D[c] · z[b, t, c] )
+//
+// with z = 0 before the sequence starts. One kernel reads q, k, v and writes y: the gating and the
+// skip term cost no extra pass over memory. No LibTorch here (kernels/ops.cpp is the glue), so any
+// nvcc can compile this file, CI's included.
+#pragma once
+
+#include <cstdint>
+
+namespace starsynth::kernels {
+
+enum class DType { Float32, Float64, BFloat16 };
+
+// q, k, v, y, dy, dq, dk, dv: [batch, length, channels], contiguous, of the DType.
+// h [channels, taps], D [channels], dh, dD: the accumulation type (double for Float64, else float).
+// q, k and D may be null: that gate (or the skip term) is absent.
+struct GatedConvArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 0, length = 0, channels = 0, taps = 0;
+  const void *q = nullptr, *k = nullptr, *v = nullptr, *h = nullptr, *D = nullptr;
+  void* stream = nullptr;  // cudaStream_t
+};
+
+// Whether the kernels handle `taps` on the current device (their shared memory grows with it).
+bool gated_conv_supported(const GatedConvArgs& a);
+
+void gated_conv_forward(const GatedConvArgs& a, void* y);
+
+// dq and dk are written only where q and k are given; dh and dD (when D is given) are overwritten.
+void gated_conv_backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD);
+
+}  // namespace starsynth::kernels

@@ -1,0 +1,209 @@
+// The CUDA kernels against their composite LibTorch forms (evaluator/model.cpp), on the GPU only:
+// forward and every gradient at random shapes (odd lengths, channel counts that are no multiple
+// of the 64-channel tile, 1 to 200 taps, each gate present or absent), in float64, float32 and
+// bfloat16, with outputs poisoned (NaN) beforehand so that an element left unwritten fails.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ATen/cuda/CUDAContext.h>
+
+#include <limits>
+#include <random>
+
+#include "evaluator/model.h"
+#include "genome/presets.h"
+#include "kernels/gated_conv.h"
+#include "kernels/ops.h"
+
+namespace starsynth {
+namespace {
+
+#define REQUIRE_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
+
+struct Case {
+  int64_t B, L, C, K;
+  bool q, k, D;
+};
+
+std::vector<Case> random_cases(int n) {
+  std::mt19937 rng(7);
+  auto pick = [&](std::vector<int64_t> v) { return v[rng() % v.size()]; };
+  std::vector<Case> out = {{1, 1, 1, 1, true, true, true}, {2, 65, 65, 128, true, true, true}, {1, 200, 130, 200, false, false, false}};
+  for (int i = 0; i < n; ++i)
+    out.push_back({pick({1, 2, 3}), pick({1, 7, 63, 64, 65, 129, 300}), pick({1, 5, 63, 64, 65, 130, 257}),
+                   pick({1, 2, 3, 4, 7, 9, 16, 17, 64, 128}), bool(rng() % 2), bool(rng() % 2), bool(rng() % 2)});
+  return out;
+}
+
+std::string describe(const Case& c) {
+  return "B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " C=" + std::to_string(c.C) +
+         " K=" + std::to_string(c.K) + (c.q ? " q" : "") + (c.k ? " k" : "") + (c.D ? " D" : "");
+}
+
+// The definition, term by term: y = q ⊙ (D ⊙ z + Σ_j h[:, j] ⊙ z shifted j steps later), z = k ⊙ v.
+// Independent of the convolution routines both the kernels and the composite form rely on.
+at::Tensor shift_add(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                     const at::Tensor& D) {
+  const at::Tensor z = k.defined() ? k * v : v;
+  const int64_t L = z.size(1), K = h.size(-1);
+  const at::Tensor taps = h.reshape({h.size(0), K}).to(z.dtype());
+  at::Tensor y = D.defined() ? D.to(z.dtype()) * z : at::zeros_like(z);
+  for (int64_t j = 0; j < std::min(K, L); ++j)
+    y = y + at::constant_pad_nd(z.slice(1, 0, L - j), {0, 0, j, 0}) * taps.select(1, j);
+  return q.defined() ? q * y : y;
+}
+
+// max |a - b| / max(1, max |b|)
+double relative_error(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor bd = b.to(at::kDouble);
+  return (a.to(at::kDouble) - bd).abs().max().item<double>() / std::max(1.0, bd.abs().max().item<double>());
+}
+
+struct Inputs {
+  at::Tensor q, k, v, h, D;
+};
+
+Inputs make_inputs(const Case& c, at::ScalarType t, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+  Inputs in;
+  in.v = at::randn({c.B, c.L, c.C}, o);
+  if (c.q) in.q = at::randn({c.B, c.L, c.C}, o);
+  if (c.k) in.k = at::randn({c.B, c.L, c.C}, o);
+  in.h = at::randn({c.C, 1, c.K}, o) / std::sqrt(double(c.K));
+  if (c.D) in.D = at::randn({c.C}, o);
+  for (at::Tensor* x : {&in.q, &in.k, &in.v})
+    if (x->defined()) *x = x->to(t);
+  if (t != at::kDouble) in.h = in.h.to(at::kFloat), in.D = in.D.defined() ? in.D.to(at::kFloat) : in.D;
+  return in;
+}
+
+// Raw kernels with every output pre-filled with NaN: any element they fail to write shows.
+TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheReferenceInFloat64) {
+  REQUIRE_CUDA();
+  for (const Case& c : random_cases(24)) {
+    SCOPED_TRACE(describe(c));
+    const Inputs in = make_inputs(c, at::kDouble, 1);
+    kernels::GatedConvArgs a;
+    a.dtype = kernels::DType::Float64;
+    a.batch = c.B, a.length = c.L, a.channels = c.C, a.taps = c.K;
+    const at::Tensor h = in.h.reshape({c.C, c.K}).contiguous();
+    a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
+    a.h = h.data_ptr(), a.D = c.D ? in.D.data_ptr() : nullptr;
+    a.stream = at::cuda::getCurrentCUDAStream().stream();
+    // Shared memory grows with the taps; float64 runs out first (float32 at 128 taps fits).
+    if (!kernels::gated_conv_supported(a)) {
+      EXPECT_GT(c.K, 64);
+      continue;
+    }
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    at::Tensor y = at::full_like(in.v, nan), dy = at::randn_like(in.v);
+    kernels::gated_conv_forward(a, y.data_ptr());
+    at::Tensor dq = at::full_like(in.v, nan), dk = at::full_like(in.v, nan), dv = at::full_like(in.v, nan);
+    at::Tensor dh = at::full_like(h, nan), dD = at::full({c.C}, nan, h.options());
+    kernels::gated_conv_backward(a, dy.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), dh.data_ptr(),
+                                 c.D ? dD.data_ptr() : nullptr);
+
+    // The reference and its gradients by LibTorch's autograd.
+    std::vector<at::Tensor> leaves;
+    auto leaf = [&](const at::Tensor& x) {
+      if (!x.defined()) return x;
+      leaves.push_back(x.detach().requires_grad_());
+      return leaves.back();
+    };
+    const at::Tensor q = leaf(in.q), k = leaf(in.k), v = leaf(in.v), hr = leaf(in.h), D = leaf(in.D);
+    const at::Tensor ref = shift_add(q, k, v, hr, D);
+    const auto g = torch::autograd::grad({ref}, leaves, {dy});
+    EXPECT_LT(relative_error(y, ref), 1e-12);
+    size_t i = 0;
+    if (c.q) EXPECT_LT(relative_error(dq, g[i++]), 1e-12) << "dq";
+    if (c.k) EXPECT_LT(relative_error(dk, g[i++]), 1e-12) << "dk";
+    EXPECT_LT(relative_error(dv, g[i++]), 1e-12) << "dv";
+    EXPECT_LT(relative_error(dh, g[i++].reshape({c.C, c.K})), 1e-11) << "dh";
+    if (c.D) EXPECT_LT(relative_error(dD, g[i++]), 1e-11) << "dD";
+    ASSERT_FALSE(y.isnan().any().item<bool>());
+  }
+}
+
+// Through the installed LibTorch op (autograd, dtype handling), against the float64 reference:
+// float32 within 1e-5, bfloat16 within the rounding of its 8-bit mantissa (inputs are rounded
+// to bf16 for the reference too, so only the kernel's own arithmetic and output rounding count).
+TEST(GatedConvKernel, TheInstalledOpMatchesTheReferenceInFloat32AndBFloat16) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), "gated_conv");
+  for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
+    const double bound = t == at::kFloat ? 1e-5 : 1.6e-2;
+    for (const Case& c : random_cases(12)) {
+      SCOPED_TRACE(describe(c) + (t == at::kFloat ? " float32" : " bfloat16"));
+      const Inputs in = make_inputs(c, t, 2);
+      std::vector<at::Tensor> fast, exact;
+      auto leaf = [&](const at::Tensor& x, bool wide) {
+        if (!x.defined()) return x;
+        auto& list = wide ? exact : fast;
+        list.push_back((wide ? x.to(at::kDouble) : x).detach().requires_grad_());
+        return list.back();
+      };
+      const at::Tensor y = gated_causal_conv(leaf(in.q, false), leaf(in.k, false), leaf(in.v, false),
+                                             leaf(in.h, false), leaf(in.D, false));
+      const at::Tensor ref =
+          shift_add(leaf(in.q, true), leaf(in.k, true), leaf(in.v, true), leaf(in.h, true), leaf(in.D, true));
+      EXPECT_EQ(y.scalar_type(), t);
+      EXPECT_LT(relative_error(y, ref), bound);
+      const at::Tensor dy = at::randn_like(ref);
+      const auto gf = torch::autograd::grad({y}, fast, {dy.to(t)});
+      const auto ge = torch::autograd::grad({ref}, exact, {dy});
+      for (size_t i = 0; i < gf.size(); ++i) {
+        EXPECT_EQ(gf[i].scalar_type(), fast[i].scalar_type()) << "gradient " << i;
+        // Filter and skip gradients sum B·L products: allow for that many roundings of the inputs.
+        EXPECT_LT(relative_error(gf[i], ge[i]), bound * (fast[i].dim() == 3 ? 1 : 2)) << "gradient " << i;
+      }
+    }
+  }
+}
+
+// The composite form (the CPU path, and the GPU path without kernels) against the definition.
+TEST(GatedConvKernel, TheCompositeFormMatchesTheDefinitionOnTheGpu) {
+  REQUIRE_CUDA();
+  for (const Case& c : random_cases(12)) {
+    SCOPED_TRACE(describe(c));
+    const Inputs in = make_inputs(c, at::kDouble, 4);
+    const at::Tensor definition = shift_add(in.q, in.k, in.v, in.h, in.D);
+    EXPECT_LT(relative_error(gated_causal_conv_reference(in.q, in.k, in.v, in.h, in.D), definition), 1e-12) << "GPU";
+    auto cpu = [](const at::Tensor& t) { return t.defined() ? t.cpu() : t; };
+    EXPECT_LT(relative_error(gated_causal_conv_reference(cpu(in.q), cpu(in.k), cpu(in.v), cpu(in.h), cpu(in.D)),
+                             definition.cpu()),
+              1e-12)
+        << "CPU";
+  }
+}
+
+// A Hyena model on the GPU computes the same loss and gradients with the kernels as without.
+TEST(GatedConvKernel, AModelTrainsTheSameWithAndWithoutTheKernel) {
+  REQUIRE_CUDA();
+  // 8 LIVs of the StripedHyena 2 preset: Hyena-SE, -MR and -LI, with their short convolutions.
+  const SearchSpace space = preset_space(8, 64, 64);
+  const ModelSpec spec = compile(space, preset_genome(space, "striped-hyena2"));
+  torch::manual_seed(3);
+  LivModel model(spec);
+  model->to(at::kCUDA, at::kDouble);
+  const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+  auto loss_and_grads = [&](bool kernels) {
+    if (kernels) EXPECT_EQ(kernels::install(), "gated_conv");
+    else use_gated_conv_kernel(nullptr);
+    model->zero_grad();
+    const at::Tensor logits = model->forward(tokens);
+    const at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, 64}), tokens.reshape({-1}));
+    loss.backward();
+    std::vector<at::Tensor> out = {loss.detach().clone()};
+    for (const auto& p : model->parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+    return out;
+  };
+  const std::vector<at::Tensor> with = loss_and_grads(true), without = loss_and_grads(false);
+  ASSERT_EQ(with.size(), without.size());
+  for (size_t i = 0; i < with.size(); ++i) EXPECT_LT(relative_error(with[i], without[i]), 1e-10) << "tensor " << i;
+  kernels::install();
+}
+
+}  // namespace
+}  // namespace starsynth
