@@ -6,7 +6,8 @@
 //
 // Forward: y = q ⊙ (h ∗ (k ⊙ v) + D ⊙ k ⊙ v) reads q, k, v and writes y. Backward (timed as
 // forward + backward, minus forward): reads q, k, v, dy and writes dq, dk, dv (filter gradients
-// are small). Times are medians over repeats of the mean over iters, in µs.
+// are small). Then the Rec-1 / Rec-2 recurrence (state 16 / 2), float32; ×faster compares forward
+// plus backward with the composite's. Times are medians over repeats of the mean over iters, µs.
 #include <torch/torch.h>
 
 #include <ATen/cuda/CUDAContext.h>
@@ -107,6 +108,42 @@ int main(int argc, char** argv) {
       std::printf("%-22s %-10s %4lld | %9.0f %9.0f %9.0f %7.2f | %9.0f %9.0f %9.0f %8.2f\n", shape, op.name,
                   static_cast<long long>(op.taps), fwd[1], fwd[0], floor_fwd, fwd[1] / floor_fwd, bwd,
                   fwdbwd[0] - fwd[0], floor_bwd, bwd / fwd[1]);
+    }
+  }
+
+  // The recurrence, in float32 (the evaluator's type for it): reads log_a and x, writes y (B and C
+  // are 1/64 of that or less); backward reads log_a, x, dy and writes their two gradients.
+  std::printf("\n%-22s %-10s %4s | %9s %9s %9s %7s | %9s %9s %9s %8s\n", "shape", "op", "state", "fwd µs",
+              "composite", "floor", "÷floor", "bwd µs", "composite", "floor", "×faster");
+  const int scan_iters = std::max(1, iters / 10);
+  for (const auto& s : shapes) {
+    const int64_t B = s[0], L = s[1], D = s[2];
+    const auto o = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
+    for (const int64_t E : {int64_t(16), int64_t(2)}) {
+      const at::Tensor log_a = (-at::softplus(at::randn({B, L, D}, o))).requires_grad_();
+      const at::Tensor x = at::randn({B, L, D}, o).requires_grad_();
+      const at::Tensor Bm = at::randn({B, L, E}, o).requires_grad_(), Cm = at::randn({B, L, E}, o).requires_grad_();
+      const at::Tensor dy = at::randn({B, L, D}, o);
+      double fwd[2], fwdbwd[2];
+      for (int kernel = 0; kernel < 2; ++kernel) {
+        if (kernel) kernels::install();
+        else use_scan_kernel(nullptr);
+        fwd[kernel] = median_us([&] { diagonal_scan(log_a, x, Bm, Cm); }, repeats, scan_iters);
+        fwdbwd[kernel] = median_us(
+            [&] {
+              torch::AutoGradMode grad(true);
+              torch::autograd::grad({diagonal_scan(log_a, x, Bm, Cm)}, {log_a, x, Bm, Cm}, {dy});
+            },
+            repeats, scan_iters);
+      }
+      const double tensor_bytes = double(B * L * D) * 4;
+      const double floor_fwd = 1e6 * 3 * tensor_bytes / bandwidth, floor_bwd = 1e6 * 5 * tensor_bytes / bandwidth;
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "B=%lld L=%lld D=%lld", static_cast<long long>(B), static_cast<long long>(L),
+                    static_cast<long long>(D));
+      std::printf("%-22s %-10s %4lld | %9.0f %9.0f %9.0f %7.2f | %9.0f %9.0f %9.0f %8.1f\n", shape,
+                  E == 16 ? "Rec-1" : "Rec-2", static_cast<long long>(E), fwd[1], fwd[0], floor_fwd, fwd[1] / floor_fwd,
+                  fwdbwd[1] - fwd[1], fwdbwd[0] - fwd[0], floor_bwd, fwdbwd[0] / fwdbwd[1]);
     }
   }
   return 0;

@@ -22,6 +22,7 @@ at::ScalarType wide(const at::Tensor& t) {
 }
 
 GatedConvKernel g_gated_conv_kernel = nullptr;
+ScanKernel g_scan_kernel = nullptr;
 
 // x [B, L, C], kernel [C, 1, k] → causal depthwise convolution, [B, L, C].
 at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& kernel) {
@@ -223,6 +224,18 @@ at::Tensor gated_causal_conv(const at::Tensor& q, const at::Tensor& k, const at:
 
 void use_gated_conv_kernel(GatedConvKernel kernel) { g_gated_conv_kernel = kernel; }
 
+at::Tensor diagonal_scan_reference(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B,
+                                   const at::Tensor& C) {
+  return chunked_scan(log_a, x, B, C);
+}
+
+at::Tensor diagonal_scan(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C) {
+  if (g_scan_kernel && x.is_cuda()) return g_scan_kernel(log_a, x, B, C);
+  return chunked_scan(log_a, x, B, C);
+}
+
+void use_scan_kernel(ScanKernel kernel) { g_scan_kernel = kernel; }
+
 struct LivModelImpl::Features {
   std::map<size_t, std::vector<at::Tensor>> by_layer;
 };
@@ -335,7 +348,7 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
             at::linear(at::linear(u, w.at(p + "dt_down.weight")), w.at(p + "dt_up.weight"), w.at(p + "dt_up.bias")));
         const at::Tensor log_a = -dt * w.at(p + "A_log").exp();
         const at::ScalarType st = wide(u);
-        y = chunked_scan(log_a.to(st), (dt * u).to(st), Bm.to(st), Cm.to(st)).to(x.dtype());
+        y = diagonal_scan(log_a.to(st), (dt * u).to(st), Bm.to(st), Cm.to(st)).to(x.dtype());
         y = (y + w.at(p + "D") * u) * at::silu(linear(w, p + "gate", x));
         break;
       }

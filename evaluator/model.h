@@ -76,4 +76,14 @@ using GatedConvKernel = at::Tensor (*)(const at::Tensor& q, const at::Tensor& k,
                                        const at::Tensor& h, const at::Tensor& D);
 void use_gated_conv_kernel(GatedConvKernel kernel);
 
+// The diagonal recurrence of Rec-1/Rec-2: h_t = exp(log_a_t)·h_{t−1} + x_t ⊗ B_t, y_t = h_t·C_t, with
+// log_a, x [B, L, d] and B, C [B, L, e] (float32 or float64). The reference is the chunked
+// parallel form; CUDA tensors go to the kernel when one is installed.
+at::Tensor diagonal_scan(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C);
+at::Tensor diagonal_scan_reference(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B,
+                                   const at::Tensor& C);
+using ScanKernel = at::Tensor (*)(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B,
+                                  const at::Tensor& C);
+void use_scan_kernel(ScanKernel kernel);
+
 }  // namespace starsynth

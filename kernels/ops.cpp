@@ -10,6 +10,7 @@
 
 #include "evaluator/model.h"
 #include "kernels/gated_conv.h"
+#include "kernels/scan.h"
 
 namespace starsynth::kernels {
 namespace {
@@ -77,16 +78,67 @@ at::Tensor gated_conv_cuda(const at::Tensor& q, const at::Tensor& k, const at::T
                           D.defined() ? D.to(acc).contiguous() : absent(v));
 }
 
+ScanArgs scan_args(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C) {
+  ScanArgs a;
+  a.dtype = dtype_of(x.scalar_type());
+  a.batch = x.size(0), a.length = x.size(1), a.channels = x.size(2), a.state = B.size(2);
+  a.log_a = log_a.data_ptr(), a.x = x.data_ptr(), a.B = B.data_ptr(), a.C = C.data_ptr();
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  return a;
+}
+
+// Inputs prepared by scan_cuda: contiguous, of one dtype (float32 or float64).
+struct Scan : torch::autograd::Function<Scan> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B,
+                            const at::Tensor& C) {
+    const ScanArgs a = scan_args(log_a, x, B, C);
+    at::Tensor y = at::empty_like(x), checkpoints = at::empty({scan_checkpoint_elements(a)}, x.options());
+    scan_forward(a, y.data_ptr(), checkpoints.data_ptr());
+    ctx->save_for_backward({log_a, x, B, C, checkpoints});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &log_a = s[0], &x = s[1], &B = s[2], &C = s[3], &checkpoints = s[4];
+    const c10::cuda::CUDAGuard guard(x.device());
+    const ScanArgs a = scan_args(log_a, x, B, C);
+    const at::Tensor dy = grads[0].to(x.scalar_type()).contiguous();
+    at::Tensor dlog_a = at::empty_like(log_a), dx = at::empty_like(x);
+    const std::vector<int64_t> partial = {a.batch, a.length, a.state, scan_channel_blocks(a)};
+    at::Tensor dB = at::empty(partial, B.options()), dC = at::empty(partial, C.options());
+    scan_backward(a, checkpoints.data_ptr(), dy.data_ptr(), dlog_a.data_ptr(), dx.data_ptr(), dB.data_ptr(),
+                  dC.data_ptr());
+    return {dlog_a, dx, dB.sum(-1), dC.sum(-1)};
+  }
+};
+
+at::Tensor scan_cuda(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C) {
+  const at::ScalarType t = x.scalar_type();
+  ScanArgs probe;
+  if (x.dim() == 3 && B.dim() == 3) {
+    probe.dtype = dtype_of(t), probe.batch = x.size(0), probe.length = x.size(1), probe.channels = x.size(2);
+    probe.state = B.size(2);
+  }
+  const bool same = log_a.scalar_type() == t && B.scalar_type() == t && C.scalar_type() == t;
+  if (!same || (t != at::kFloat && t != at::kDouble) || !scan_supported(probe))
+    return diagonal_scan_reference(log_a, x, B, C);
+  const c10::cuda::CUDAGuard guard(x.device());
+  return Scan::apply(log_a.contiguous(), x.contiguous(), B.contiguous(), C.contiguous());
+}
+
 }  // namespace
 
 std::string install() {
   const char* setting = std::getenv("STARSYNTH_KERNELS");
   if (setting && std::string(setting) == "0") {
     use_gated_conv_kernel(nullptr);
+    use_scan_kernel(nullptr);
     return "";
   }
   use_gated_conv_kernel(&gated_conv_cuda);
-  return "gated_conv";
+  use_scan_kernel(&scan_cuda);
+  return "gated_conv,scan";
 }
 
 }  // namespace starsynth::kernels

@@ -1,7 +1,8 @@
-// The CUDA kernels against their composite LibTorch forms (evaluator/model.cpp), on the GPU only:
-// forward and every gradient at random shapes (odd lengths, channel counts that are no multiple
-// of the 64-channel tile, 1 to 200 taps, each gate present or absent), in float64, float32 and
-// bfloat16, with outputs poisoned (NaN) beforehand so that an element left unwritten fails.
+// The CUDA kernels against the definitions of their operators (written here term by term, step by
+// step), on the GPU only: forward and every gradient at random shapes (odd lengths, channel counts
+// that are no multiple of a tile, 1 to 200 taps, state sizes 1 to 16, each gate present or absent),
+// in float64, float32 and bfloat16, with outputs poisoned (NaN) beforehand so that an element left
+// unwritten fails; and whole models with and without the kernels.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,6 +15,7 @@
 #include "genome/presets.h"
 #include "kernels/gated_conv.h"
 #include "kernels/ops.h"
+#include "kernels/scan.h"
 
 namespace starsynth {
 namespace {
@@ -80,7 +82,7 @@ Inputs make_inputs(const Case& c, at::ScalarType t, uint64_t seed) {
 }
 
 // Raw kernels with every output pre-filled with NaN: any element they fail to write shows.
-TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheReferenceInFloat64) {
+TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
   REQUIRE_CUDA();
   for (const Case& c : random_cases(24)) {
     SCOPED_TRACE(describe(c));
@@ -129,9 +131,9 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheReferenceInFloat64) {
 // Through the installed LibTorch op (autograd, dtype handling), against the float64 reference:
 // float32 within 1e-5, bfloat16 within the rounding of its 8-bit mantissa (inputs are rounded
 // to bf16 for the reference too, so only the kernel's own arithmetic and output rounding count).
-TEST(GatedConvKernel, TheInstalledOpMatchesTheReferenceInFloat32AndBFloat16) {
+TEST(GatedConvKernel, TheInstalledOpMatchesTheDefinitionInFloat32AndBFloat16) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan");
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     const double bound = t == at::kFloat ? 1e-5 : 1.6e-2;
     for (const Case& c : random_cases(12)) {
@@ -178,30 +180,130 @@ TEST(GatedConvKernel, TheCompositeFormMatchesTheDefinitionOnTheGpu) {
   }
 }
 
-// A Hyena model on the GPU computes the same loss and gradients with the kernels as without.
-TEST(GatedConvKernel, AModelTrainsTheSameWithAndWithoutTheKernel) {
+// The recurrence by its definition, one step at a time.
+at::Tensor sequential_scan(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C) {
+  at::Tensor h = at::zeros({x.size(0), x.size(2), B.size(2)}, x.options());
+  std::vector<at::Tensor> ys;
+  for (int64_t t = 0; t < x.size(1); ++t) {
+    h = log_a.select(1, t).exp().unsqueeze(-1) * h + x.select(1, t).unsqueeze(-1) * B.select(1, t).unsqueeze(1);
+    ys.push_back((h * C.select(1, t).unsqueeze(1)).sum(-1));
+  }
+  return at::stack(ys, 1);
+}
+
+struct ScanCase {
+  int64_t B, L, D, E;
+};
+
+std::vector<ScanCase> scan_cases(int n) {
+  std::mt19937 rng(11);
+  auto pick = [&](std::vector<int64_t> v) { return v[rng() % v.size()]; };
+  std::vector<ScanCase> out = {{1, 1, 1, 1}, {2, 257, 129, 16}, {1, 33, 300, 2}};
+  for (int i = 0; i < n; ++i)
+    out.push_back({pick({1, 2, 3}), pick({1, 31, 32, 33, 100, 257}), pick({1, 5, 127, 128, 129, 300}),
+                   pick({1, 2, 3, 5, 8, 16})});
+  return out;
+}
+
+std::vector<at::Tensor> scan_inputs(const ScanCase& c, at::ScalarType t, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+  return {(-at::softplus(at::randn({c.B, c.L, c.D}, o))).to(t), at::randn({c.B, c.L, c.D}, o).to(t),
+          at::randn({c.B, c.L, c.E}, o).to(t), at::randn({c.B, c.L, c.E}, o).to(t)};
+}
+
+// Raw kernels, outputs poisoned with NaN, against the definition and its autograd gradients.
+TEST(ScanKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
   REQUIRE_CUDA();
-  // 8 LIVs of the StripedHyena 2 preset: Hyena-SE, -MR and -LI, with their short convolutions.
-  const SearchSpace space = preset_space(8, 64, 64);
-  const ModelSpec spec = compile(space, preset_genome(space, "striped-hyena2"));
-  torch::manual_seed(3);
-  LivModel model(spec);
-  model->to(at::kCUDA, at::kDouble);
-  const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
-  auto loss_and_grads = [&](bool kernels) {
-    if (kernels) EXPECT_EQ(kernels::install(), "gated_conv");
-    else use_gated_conv_kernel(nullptr);
-    model->zero_grad();
-    const at::Tensor logits = model->forward(tokens);
-    const at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, 64}), tokens.reshape({-1}));
-    loss.backward();
-    std::vector<at::Tensor> out = {loss.detach().clone()};
-    for (const auto& p : model->parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
-    return out;
-  };
-  const std::vector<at::Tensor> with = loss_and_grads(true), without = loss_and_grads(false);
-  ASSERT_EQ(with.size(), without.size());
-  for (size_t i = 0; i < with.size(); ++i) EXPECT_LT(relative_error(with[i], without[i]), 1e-10) << "tensor " << i;
+  for (const ScanCase& c : scan_cases(16)) {
+    SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " D=" + std::to_string(c.D) +
+                 " E=" + std::to_string(c.E));
+    std::vector<at::Tensor> in = scan_inputs(c, at::kDouble, 1);
+    kernels::ScanArgs a;
+    a.dtype = kernels::DType::Float64;
+    a.batch = c.B, a.length = c.L, a.channels = c.D, a.state = c.E;
+    a.log_a = in[0].data_ptr(), a.x = in[1].data_ptr(), a.B = in[2].data_ptr(), a.C = in[3].data_ptr();
+    a.stream = at::cuda::getCurrentCUDAStream().stream();
+    ASSERT_TRUE(kernels::scan_supported(a));
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const at::Tensor y = at::full_like(in[1], nan), dy = at::randn_like(in[1]);
+    const at::Tensor ckpt = at::full({kernels::scan_checkpoint_elements(a)}, nan, in[1].options());
+    kernels::scan_forward(a, y.data_ptr(), ckpt.data_ptr());
+    const int64_t blocks = kernels::scan_channel_blocks(a);
+    at::Tensor dla = at::full_like(in[0], nan), dx = at::full_like(in[1], nan);
+    at::Tensor dB = at::full({c.B, c.L, c.E, blocks}, nan, in[1].options()), dC = at::full_like(dB, nan);
+    kernels::scan_backward(a, ckpt.data_ptr(), dy.data_ptr(), dla.data_ptr(), dx.data_ptr(), dB.data_ptr(),
+                           dC.data_ptr());
+    std::vector<at::Tensor> leaves;
+    for (const at::Tensor& t : in) leaves.push_back(t.detach().requires_grad_());
+    const at::Tensor ref = sequential_scan(leaves[0], leaves[1], leaves[2], leaves[3]);
+    const auto g = torch::autograd::grad({ref}, leaves, {dy});
+    EXPECT_LT(relative_error(y, ref), 1e-12);
+    EXPECT_LT(relative_error(dla, g[0]), 1e-11) << "d log_a";
+    EXPECT_LT(relative_error(dx, g[1]), 1e-11) << "dx";
+    EXPECT_LT(relative_error(dB.sum(-1), g[2]), 1e-11) << "dB";
+    EXPECT_LT(relative_error(dC.sum(-1), g[3]), 1e-11) << "dC";
+  }
+}
+
+// Through the installed op in float32 (the evaluator's recurrence type), against float64.
+TEST(ScanKernel, TheInstalledOpMatchesTheDefinitionInFloat32) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), "gated_conv,scan");
+  for (const ScanCase& c : scan_cases(8)) {
+    SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " D=" + std::to_string(c.D) +
+                 " E=" + std::to_string(c.E));
+    const std::vector<at::Tensor> in = scan_inputs(c, at::kFloat, 2);
+    std::vector<at::Tensor> fast, exact;
+    for (const at::Tensor& t : in) {
+      fast.push_back(t.detach().requires_grad_());
+      exact.push_back(t.to(at::kDouble).detach().requires_grad_());
+    }
+    const at::Tensor y = diagonal_scan(fast[0], fast[1], fast[2], fast[3]);
+    const at::Tensor ref = sequential_scan(exact[0], exact[1], exact[2], exact[3]);
+    EXPECT_EQ(y.scalar_type(), at::kFloat);
+    EXPECT_LT(relative_error(y, ref), 1e-5);
+    const at::Tensor dy = at::randn_like(ref);
+    const auto gf = torch::autograd::grad({y}, fast, {dy.to(at::kFloat)});
+    const auto ge = torch::autograd::grad({ref}, exact, {dy});
+    for (size_t i = 0; i < gf.size(); ++i) EXPECT_LT(relative_error(gf[i], ge[i]), 1e-4) << "gradient " << i;
+  }
+}
+
+// Models on the GPU compute the same loss and gradients with the kernels as without: the
+// StripedHyena 2 preset (Hyena-SE, -MR, -LI and their short convolutions) and the StripedMamba one
+// (Rec-1).
+TEST(Kernels, ModelsTrainTheSameWithAndWithoutThem) {
+  REQUIRE_CUDA();
+  for (const std::string name : {"striped-hyena2", "striped-mamba"}) {
+    SCOPED_TRACE(name);
+    const SearchSpace space = preset_space(8, 64, 64);
+    const ModelSpec spec = compile(space, preset_genome(space, name));
+    torch::manual_seed(3);
+    LivModel model(spec);
+    model->to(at::kCUDA, at::kDouble);
+    const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+    auto loss_and_grads = [&](bool kernels) {
+      if (kernels) {
+        EXPECT_EQ(kernels::install(), "gated_conv,scan");
+      } else {
+        use_gated_conv_kernel(nullptr);
+        use_scan_kernel(nullptr);
+      }
+      model->zero_grad();
+      const at::Tensor logits = model->forward(tokens);
+      const at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, 64}), tokens.reshape({-1}));
+      loss.backward();
+      std::vector<at::Tensor> out = {loss.detach().clone()};
+      for (const auto& p : model->parameters())
+        out.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+      return out;
+    };
+    const std::vector<at::Tensor> with = loss_and_grads(true), without = loss_and_grads(false);
+    ASSERT_EQ(with.size(), without.size());
+    for (size_t i = 0; i < with.size(); ++i)
+      EXPECT_LT(relative_error(with[i], without[i]), 1e-10) << "tensor " << i;
+  }
   kernels::install();
 }
 
