@@ -3,6 +3,7 @@
 // median hypervolume over seeds, against one fixed reference point.
 //
 //   search_baselines [--seeds 10] [--livs 24] [--width 768] [--rate 0.1] [--lag 64 (steady state)]
+//                    [--tournament 3 (STAR's default)]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -54,7 +55,8 @@ int main(int argc, char** argv) {
       cfg << "space { num_livs: " << livs << " width: " << width << " vocab_size: 256 }\n"
           << "task { kind: \"synthetic:surrogate\" }\nobjectives: [\"quality\", \"params\", \"cache\"]\n"
           << "algorithm { name: \"" << algorithm << "\" population: 16 generations: 18 elites: 0 mutation_rate: " << option(argc, argv, "rate", "0.1")
-          << (steady ? " steady_state: true lag: " + option(argc, argv, "lag", "64") : "") << " }\n"
+          << (steady ? " steady_state: true lag: " + option(argc, argv, "lag", "64") : "")
+          << (algorithm == "star" ? " tournament_size: " + option(argc, argv, "tournament", "3") : "") << " }\n"
           << "seed: " << seed << "\n"
           << ref.str();
       const fs::path file = dir / (variant + "-" + std::to_string(seed) + ".textproto");

@@ -22,7 +22,7 @@ void fill_defaults(pb::SearchConfig& c) {
   if (!a->elites() && a->name() == "star") a->set_elites(2);
   if (!a->crossover_points()) a->set_crossover_points(2);
   if (a->mutation_rate() == 0) a->set_mutation_rate(0.1);
-  if (!a->tournament_size()) a->set_tournament_size(2);
+  if (!a->tournament_size()) a->set_tournament_size(3);
   if (a->steady_state() && !a->lag()) a->set_lag(4 * a->population());
   auto* t = c.mutable_training();
   if (!t->steps()) t->set_steps(200);
