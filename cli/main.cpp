@@ -178,14 +178,17 @@ double parse_duration_s(const std::string& text) {
 
 std::atomic<bool> g_budget_spent{false};
 
-void stop_after(double seconds) {
-  std::thread([seconds] {
+// Every MPI rank keeps the budget (a worker then finishes its evaluation and waits for the
+// driver's stop); only the driver says so.
+void stop_after(double seconds, bool announce) {
+  std::thread([seconds, announce] {
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     if (stop_requested()) return;
     g_budget_spent = true;
     request_stop();
-    std::cerr << "\nstopping: the --stop-after budget of " << seconds
-              << " s is spent; no new evaluations, waiting for those in flight\n";
+    if (announce)
+      std::cerr << "\nstopping: the --stop-after budget of " << seconds
+                << " s is spent; no new evaluations, waiting for those in flight\n";
   }).detach();
 }
 
@@ -210,7 +213,9 @@ int run_search_command(const Args& a) {
     int provided = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
     stop_on_signals();
-    if (budget_s > 0) stop_after(budget_s);
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (budget_s > 0) stop_after(budget_s, rank == 0);
     const int status = cluster::search(
         source, options,
         [](const SearchConfig& c, const std::string& device, int rank) {
@@ -222,7 +227,7 @@ int run_search_command(const Args& a) {
     return status == 130 && g_budget_spent ? 0 : status;
   }
   stop_on_signals();
-  if (budget_s > 0) stop_after(budget_s);
+  if (budget_s > 0) stop_after(budget_s, true);
   const RunSummary run = run_search(source, options, [](const SearchConfig& c) {
     const bool synthetic = c.message.task().kind().rfind("synthetic:", 0) == 0;
     return thread_pool_runner(synthetic ? synthetic_evaluator(c) : training_evaluator(c, c.message.training().device()),
