@@ -2,7 +2,8 @@
 # STAR in miniature: a complete search on one GPU, then its report and a results table that sets
 # the front against the presets it was seeded with.
 #   examples/star-mini/run.sh [RUN_DIR]            env: BUILD (build-gpu), WORKERS (4 per GPU),
-#                                                       CONFIG (examples/star-mini/config.textproto),
+#                                                       CONFIG (examples/star-mini/config.textproto: MAD;
+#                                                       ecoli.textproto: byte-level LM of E. coli),
 #                                                       STOP_AFTER (13m: as many generations as fit)
 # Run it again on the same RUN_DIR to continue a search that stopped (for another STOP_AFTER).
 #   DRY_RUN=1 examples/star-mini/run.sh RUN_DIR    the same pipeline on the CPU at toy size (ctest)
@@ -10,9 +11,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-run=${1:-runs/star-mini}
+run=$(realpath -m "${1:-runs/star-mini}")
+config=$(realpath "${CONFIG:-$here/config.textproto}")
+cd "$root"  # the configs name corpora relative to the repository (data/)
 bin=${BUILD:-$root/build-gpu}/starsynth
-config=${CONFIG:-$here/config.textproto}
 workers=${WORKERS:-4}
 stop_after=${STOP_AFTER:-13m}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -25,6 +27,7 @@ if [ -n "${DRY_RUN:-}" ]; then
   workers=2
   sed -e 's/width: 128/width: 32/; s/head_dim: 16/head_dim: 8/g; s/filter_length: 64/filter_length: 8/' \
       -e 's/task { kind: "mad" }/task { kind: "mad:in-context-recall" vocab_size: 8 seq_len: 16 train_examples: 64 test_examples: 32 }/' \
+      -e 's/lm_seq_len: [0-9]*/lm_seq_len: 16/' \
       -e 's/training {[^}]*}/training { steps: 3 batch: 8 device: "cpu" }/' \
       -e 's/population: 16 generations: [0-9]*/population: 4 generations: 1/' "$config" >"$run.dry.textproto"
   config=$run.dry.textproto
