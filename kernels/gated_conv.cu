@@ -1,11 +1,12 @@
-// Filters of up to 16 taps take a register-window kernel (below). Longer ones are tiled: a block owns 64 channels (a warp reads 32 consecutive channels of one time step, so every
-// global load is coalesced and every shared-memory access conflict-free) and a tile of 64 time
-// steps. It stages z = k ⊙ v over the tile plus the K − 1 steps before it, and the filter
-// transposed to [tap][channel], in shared memory; each thread then produces 16 outputs of one
-// channel. The backward pass stages the gated gradient g = dy ⊙ q over the tile and the K − 1
-// steps after it as well (dz is g correlated with the filter), and accumulates the filter gradient
-// Σ_t g[t]·z[t−j] for its channels in shared memory across several tiles before one atomic add per
-// (channel, tap).
+// Forward, filters of up to 16 taps: a register-window kernel (a thread walks 64 time steps of one
+// channel; below). Longer filters, and every backward pass, are tiled: a block owns 64 channels
+// (a warp reads 32 consecutive channels of one time step, so every global load is coalesced and
+// every shared-memory access conflict-free) and a tile of 64 time steps. It stages z = k ⊙ v over
+// the tile plus the K − 1 steps before it, and the filter transposed to [tap][channel], in shared
+// memory; each thread then produces 16 outputs of one channel. The backward pass stages the gated
+// gradient g = dy ⊙ q over the tile and the K − 1 steps after it as well (dz is g correlated with
+// the filter), and accumulates the filter gradient Σ_t g[t]·z[t−j] for its channels in shared
+// memory across several tiles before one atomic add per (channel, tap).
 #include "kernels/gated_conv.h"
 
 #include <cuda_bf16.h>
