@@ -10,7 +10,7 @@ log=${1:-bench-logs}
 mkdir -p "$log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 build-gpu/tests/test_kernels >"$log/test_kernels.log" 2>&1
-echo "test_kernels: exit $?, $(grep -c '^\[       OK' "$log/test_kernels.log") passed, $(grep -c '^\[  FAILED  \] [A-Z]' "$log/test_kernels.log") failed"
+echo "test_kernels: exit $?, $(grep -c '^\[       OK' "$log/test_kernels.log") passed, $(grep -c '^\[  FAILED  \].* ms)$' "$log/test_kernels.log") failed"
 build-gpu/bench/kernel_speed 2>&1 | tee "$log/kernel_speed.log"
 for preset in striped-hyena2 striped-mamba; do
   for kernels in 0 1; do
