@@ -18,6 +18,8 @@ run starsynth-tpp build-gpu/bench/train_speed --preset transformer++ "${big[@]}"
 run starsynth-sh2 build-gpu/bench/train_speed --preset striped-hyena2 "${big[@]}" --csv
 run pytorch-eager python3 bench/pytorch_transformer.py --mode eager "${big[@]}"
 run pytorch-compile python3 bench/pytorch_transformer.py --mode compile "${big[@]}"
+run pytorch-sh2-eager python3 bench/pytorch_striped_hyena.py --mode eager "${big[@]}"
+run pytorch-sh2-compile python3 bench/pytorch_striped_hyena.py --mode compile "${big[@]}"
 run starsynth-mad build-gpu/bench/train_speed --preset transformer++ "${mad[@]}" --csv
 run pytorch-eager-mad python3 bench/pytorch_transformer.py --mode eager "${mad[@]}"
 run pytorch-compile-mad python3 bench/pytorch_transformer.py --mode compile "${mad[@]}"
