@@ -13,16 +13,11 @@ filter Σ_n R[c, n]·λ[c, n]^t (16 poles per channel) applied by FFT. No biases
 
 It prints the parameter count, which must equal train_speed's for the same preset and size.
 """
-import argparse
-import math
-import statistics
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_transformer import RMSNorm, Attention, SwiGLU
+from pytorch_transformer import Attention, RMSNorm, SwiGLU, arguments, benchmark
 
 
 def causal_depthwise(x, weight):
@@ -109,55 +104,5 @@ class StripedHyena2(nn.Module):
         return F.linear(self.final(x), self.emb.weight)
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--mode", choices=["eager", "compile"], default="eager")
-    p.add_argument("--width", type=int, default=768)
-    p.add_argument("--livs", type=int, default=24)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--seq", type=int, default=2048)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--device", default="cuda")
-    a = p.parse_args()
-    torch.manual_seed(0)
-    device = torch.device(a.device)
-    model = StripedHyena2(a.width, a.livs).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
-    tokens = torch.randint(256, (a.batch, a.seq + 1), device=device)
-    x, y = tokens[:, :-1], tokens[:, 1:]
-    forward = torch.compile(model) if a.mode == "compile" else model
-    autocast = device.type == "cuda"
-
-    def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = F.cross_entropy(forward(x).float().reshape(-1, 256), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for _ in range(3):
-        step()
-    sync()
-    rates = []
-    for r in range(a.repeats):
-        t0 = time.perf_counter()
-        for _ in range(a.steps):
-            step()
-        sync()
-        s = time.perf_counter() - t0
-        rates.append(a.batch * a.seq * a.steps / s)
-        print(f"repeat {r}: {rates[-1]:.0f} tokens/s, {1e3 * s / a.steps:.2f} ms/step")
-    median = statistics.median(rates)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"pytorch-{a.mode} striped-hyena2 width {a.width}, {a.livs} LIVs, batch {a.batch} × {a.seq}: median "
-          f"{median:.0f} tokens/s, {1e3 * a.batch * a.seq / median:.2f} ms/step ({params} parameters)")
-    print(f"csv,pytorch-{a.mode},striped-hyena2,{a.width},{a.livs},{a.batch},{a.seq},{median:.0f}")
-
-
 if __name__ == "__main__":
-    main()
+    benchmark("striped-hyena2", StripedHyena2, arguments())

@@ -6,6 +6,9 @@ LIV, RoPE multi-head attention (head size 64, or width/4 below width 256) throug
 hidden size 8/3·width rounded up to 64, AdamW, bf16 autocast.
 
     python3 bench/pytorch_transformer.py --mode compile --width 768 --livs 24 --batch 16 --seq 2048
+
+Its arguments() and benchmark() serve bench/pytorch_striped_hyena.py too; `--device cpu` runs
+either without a GPU (fp32, for checking, not for timing).
 """
 import argparse
 import math
@@ -83,7 +86,7 @@ class TransformerPP(nn.Module):
         return F.linear(self.final(x), self.emb.weight)
 
 
-def main():
+def arguments():
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=["eager", "compile"], default="eager")
     p.add_argument("--width", type=int, default=768)
@@ -92,39 +95,51 @@ def main():
     p.add_argument("--seq", type=int, default=2048)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
-    a = p.parse_args()
+    p.add_argument("--device", default="cuda")
+    return p.parse_args()
+
+
+def benchmark(name, make_model, a):
+    """Trains make_model(width, livs) on random bytes as bench/train_speed does and prints the
+    median tokens/s over the repeats (bf16 autocast on CUDA)."""
     torch.manual_seed(0)
-    model = TransformerPP(a.width, a.livs).cuda()
+    device = torch.device(a.device)
+    model = make_model(a.width, a.livs).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
-    tokens = torch.randint(256, (a.batch, a.seq + 1), device="cuda")
+    tokens = torch.randint(256, (a.batch, a.seq + 1), device=device)
     x, y = tokens[:, :-1], tokens[:, 1:]
     forward = torch.compile(model) if a.mode == "compile" else model
+    cuda = device.type == "cuda"
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             loss = F.cross_entropy(forward(x).float().reshape(-1, 256), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     for _ in range(3):
         step()
-    torch.cuda.synchronize()
+    sync()
     rates = []
     for r in range(a.repeats):
         t0 = time.perf_counter()
         for _ in range(a.steps):
             step()
-        torch.cuda.synchronize()
+        sync()
         s = time.perf_counter() - t0
         rates.append(a.batch * a.seq * a.steps / s)
         print(f"repeat {r}: {rates[-1]:.0f} tokens/s, {1e3 * s / a.steps:.2f} ms/step")
     median = statistics.median(rates)
     params = sum(p.numel() for p in model.parameters())
-    print(f"pytorch-{a.mode} width {a.width}, {a.livs} LIVs, batch {a.batch} × {a.seq}: median {median:.0f} tokens/s, "
-          f"{1e3 * a.batch * a.seq / median:.2f} ms/step ({params} parameters)")
-    print(f"csv,pytorch-{a.mode},transformer++,{a.width},{a.livs},{a.batch},{a.seq},{median:.0f}")
+    print(f"pytorch-{a.mode} {name} width {a.width}, {a.livs} LIVs, batch {a.batch} × {a.seq}: median {median:.0f} "
+          f"tokens/s, {1e3 * a.batch * a.seq / median:.2f} ms/step ({params} parameters)")
+    print(f"csv,pytorch-{a.mode},{name},{a.width},{a.livs},{a.batch},{a.seq},{median:.0f}")
 
 
 if __name__ == "__main__":
-    main()
+    benchmark("transformer++", TransformerPP, arguments())
