@@ -21,6 +21,8 @@ run pytorch-compile python3 bench/pytorch_transformer.py --mode compile "${big[@
 run pytorch-sh2-eager python3 bench/pytorch_striped_hyena.py --mode eager "${big[@]}"
 run pytorch-sh2-compile python3 bench/pytorch_striped_hyena.py --mode compile "${big[@]}"
 run starsynth-mad build-gpu/bench/train_speed --preset transformer++ "${mad[@]}" --csv
+run starsynth-mad-op-by-op env STARSYNTH_GRAPHS=0 build-gpu/bench/train_speed --preset transformer++ "${mad[@]}"
+run starsynth-mad-torch-adamw build-gpu/bench/train_speed --preset transformer++ "${mad[@]}" --optimizer torch
 run pytorch-eager-mad python3 bench/pytorch_transformer.py --mode eager "${mad[@]}"
 run pytorch-compile-mad python3 bench/pytorch_transformer.py --mode compile "${mad[@]}"
 # One architecture through the whole six-task MAD suite at MAD's width, batch 128, 200 steps a task.

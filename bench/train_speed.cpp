@@ -3,7 +3,11 @@
 //
 //   train_speed --preset transformer++ --width 768 --livs 24 --batch 16 --seq 2048 --device cuda
 //   STARSYNTH_KERNELS=0 train_speed ...       the same without the CUDA kernels of kernels/
+//   STARSYNTH_GRAPHS=0 train_speed ...        the evaluator's step op by op, not replayed as a CUDA graph
+//   train_speed --optimizer torch ...         LibTorch's AdamW, op by op (the step before FlatAdamW)
 //
+// By default each step is the evaluator's (evaluator/train_step.h): the batch copied from the
+// host, FlatAdamW with gradient clipping, a CUDA graph on CUDA.
 // Prints one line per repeat and the median; `--csv` adds a machine-readable line.
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -14,6 +18,7 @@
 #include <string>
 
 #include "evaluator/model.h"
+#include "evaluator/train_step.h"
 #include "genome/genome.h"
 #include "genome/metrics.h"
 #include "genome/presets.h"
@@ -65,34 +70,57 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   LivModel model(spec);
   model->to(device);
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.1));
-  const at::Tensor tokens = at::randint(256, {batch, seq + 1}, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor x = tokens.slice(1, 0, seq), y = tokens.slice(1, 1);
-
-  auto step = [&] {
-    at::Tensor loss;
-    {
+  const bool torch_adamw = option(argc, argv, "optimizer", "flat") == "torch";
+  const at::Tensor tokens = at::randint(256, {batch, seq + 1}, at::kLong);  // on the host, as the evaluator's batches
+  const at::Tensor x = tokens.slice(1, 0, seq).contiguous(), y = tokens.slice(1, 1).contiguous();
+  auto loss_of = [&](const at::Tensor& in, const at::Tensor& tg) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-      if (bf16) at::autocast::set_autocast_enabled(at::kCUDA, true), at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    if (bf16) at::autocast::set_autocast_enabled(at::kCUDA, true), at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
 #endif
-      loss = at::cross_entropy_loss(model->forward(x).reshape({-1, 256}).to(at::kFloat), y.reshape({-1}));
+    at::Tensor loss = at::cross_entropy_loss(model->forward(in).reshape({-1, 256}).to(at::kFloat), tg.reshape({-1}));
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-      if (bf16) at::autocast::set_autocast_enabled(at::kCUDA, false), at::autocast::clear_cache();
+    if (bf16) at::autocast::set_autocast_enabled(at::kCUDA, false), at::autocast::clear_cache();
 #endif
-    }
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
+    return loss;
   };
 
-  for (int i = 0; i < 3; ++i) step();  // allocator, cuBLAS and kernel selection warm-up
-  sync(device);
+  const int64_t total_steps = 5 + int64_t(repeats) * steps;
+  std::unique_ptr<torch::optim::AdamW> their_adamw;
+  std::unique_ptr<FlatAdamW> flat;
+  std::unique_ptr<TrainStep> runner;
+  std::vector<at::Tensor> decay, no_decay;
+  if (torch_adamw) {
+    their_adamw = std::make_unique<torch::optim::AdamW>(model->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.1));
+  } else {
+    for (const at::Tensor& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    flat = std::make_unique<FlatAdamW>(decay, no_decay, AdamWSettings{});
+    runner = std::make_unique<TrainStep>(loss_of, *flat, device, total_steps, TrainStep::graphs_enabled());
+  }
+  const at::Tensor dx = x.to(device), dy = y.to(device);
+  int64_t done = 0;
+  auto step = [&] {
+    if (runner) {
+      runner->run(x, y, done++, 1e-4);
+      return;
+    }
+    const at::Tensor loss = loss_of(dx, dy);
+    their_adamw->zero_grad();
+    loss.backward();
+    their_adamw->step();
+  };
+  auto wait = [&] {
+    if (runner) runner->losses(0, done);
+    sync(device);
+  };
+
+  for (int i = 0; i < 5; ++i) step();  // allocator, cuBLAS and kernel selection warm-up, and the capture
+  wait();
   const AnalyticMetrics a = analyze(spec, seq, 2);
   std::vector<double> rates;
   for (int r = 0; r < repeats; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step();
-    sync(device);
+    wait();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(double(batch * seq * steps) / s);
     std::printf("repeat %d: %.0f tokens/s, %.2f ms/step\n", r, rates.back(), 1e3 * s / steps);
@@ -102,10 +130,13 @@ int main(int argc, char** argv) {
   // Training ≈ 3 × the forward FLOPs (forward plus twice for the backward).
   const double mfu = 3.0 * a.flops_per_token * median / (peak_tflops * 1e12);
   std::printf("%s width %lld, %d LIVs, batch %lld × %lld, %s: median %.0f tokens/s, %.2f ms/step, MFU %.1f %% of %.0f TFLOP/s "
-              "(%s parameters; CUDA kernels: %s)\n",
+              "(%s parameters; CUDA kernels: %s; step: %s)\n",
               preset.c_str(), static_cast<long long>(width), livs, static_cast<long long>(batch),
               static_cast<long long>(seq), bf16 ? "bf16 autocast" : "fp32", median, 1e3 * double(batch * seq) / median,
-              100 * mfu, peak_tflops, std::to_string(a.params.total).c_str(), kernels.empty() ? "none" : kernels.c_str());
+              100 * mfu, peak_tflops, std::to_string(a.params.total).c_str(), kernels.empty() ? "none" : kernels.c_str(),
+              torch_adamw ? "torch AdamW, op by op"
+              : runner->graphed() ? "FlatAdamW, CUDA graph"
+                                  : ("FlatAdamW, op by op" + (runner->fallback_reason().empty() ? std::string() : " (capture failed: " + runner->fallback_reason() + ")")).c_str());
   if (flag(argc, argv, "csv"))
     std::printf("csv,starsynth,%s,%lld,%d,%lld,%lld,%.0f,%.4f\n", preset.c_str(), static_cast<long long>(width), livs,
                 static_cast<long long>(batch), static_cast<long long>(seq), median, mfu);

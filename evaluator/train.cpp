@@ -1,5 +1,6 @@
 // Training and scoring: AdamW with warm-up and cosine decay, gradient clipping, bf16 autocast on
-// CUDA, seeded data order; failures become statuses.
+// CUDA (each step captured as a CUDA graph: train_step.h), seeded data order; failures become
+// statuses.
 #include <sys/resource.h>
 
 #include <ATen/autocast_mode.h>
@@ -9,6 +10,7 @@
 
 #include "evaluator/evaluate.h"
 #include "evaluator/model.h"
+#include "evaluator/train_step.h"
 #include "genome/metrics.h"
 #include "genome/rng.h"
 
@@ -87,9 +89,11 @@ struct AutoEncoderHeadImpl : torch::nn::Module {
 };
 TORCH_MODULE(AutoEncoderHead);
 
-struct Batch {
+struct Batch {  // training batches live on the host (TrainStep moves them); scoring ones on the device
   at::Tensor inputs, targets;
 };
+
+constexpr int64_t kLossCheckEvery = 25;  // steps
 
 struct Trainer {
   LivModel model;
@@ -116,16 +120,28 @@ struct Trainer {
     for (const auto& p : model->named_parameters()) sort(p.value(), p.key());
     if (head)
       for (const auto& p : head->named_parameters()) sort(p.value(), p.key());
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(s.lr).weight_decay(s.weight_decay).betas({0.9, 0.95})));
-    groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                      torch::optim::AdamWOptions(s.lr).weight_decay(0.0).betas({0.9, 0.95})));
-    torch::optim::AdamW optimizer(groups);
-    std::vector<at::Tensor> params = decay;
-    params.insert(params.end(), no_decay.begin(), no_decay.end());
+    AdamWSettings adamw;
+    adamw.weight_decay = s.weight_decay;
+    adamw.clip = s.clip;
+    FlatAdamW optimizer(decay, no_decay, adamw);
+    TrainStep runner(
+        [&](const at::Tensor& inputs, const at::Tensor& targets) {
+          Autocast autocast(device.is_cuda() && s.bf16);
+          return at::cross_entropy_loss(logits(inputs).reshape({-1, vocab}).to(at::kFloat), targets.reshape({-1}), {},
+                                        at::Reduction::Mean, kIgnore);
+        },
+        optimizer, device, steps, TrainStep::graphs_enabled());
     const int64_t warmup = std::max<int64_t>(1, int64_t(s.warmup * double(steps)));
-    int64_t tokens = 0;
+    int64_t tokens = 0, checked = 0;
+    // Losses are read back every few steps, not every step: reading one waits for the device.
+    auto check = [&](int64_t upto) {
+      const std::vector<double> losses = runner.losses(checked, upto);
+      for (size_t i = 0; i < losses.size(); ++i)
+        if (!std::isfinite(losses[i]))
+          throw Failure(EvalStatus::Diverged, "loss is " + std::to_string(losses[i]) + " at step " +
+                                                  std::to_string(checked + int64_t(i)));
+      checked = upto;
+    };
     model->train();
     for (int64_t step = 0; step < steps; ++step) {
       double lr = s.lr;
@@ -134,22 +150,10 @@ struct Trainer {
         const double progress = double(step - warmup) / double(std::max<int64_t>(1, steps - warmup));
         lr = s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * progress)));
       }
-      for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       const Batch b = next(step);
-      at::Tensor loss;
-      {
-        Autocast autocast(device.is_cuda() && s.bf16);
-        loss = at::cross_entropy_loss(logits(b.inputs).reshape({-1, vocab}).to(at::kFloat), b.targets.reshape({-1}),
-                                      {}, at::Reduction::Mean, kIgnore);
-      }
-      const double value = loss.item<double>();
-      if (!std::isfinite(value))
-        throw Failure(EvalStatus::Diverged, "loss is " + std::to_string(value) + " at step " + std::to_string(step));
-      optimizer.zero_grad();
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(params, s.clip);
-      optimizer.step();
+      runner.run(b.inputs, b.targets, step, lr);
       tokens += b.inputs.numel();
+      if ((step + 1) % kLossCheckEvery == 0 || step + 1 == steps) check(step + 1);
       if (s.timeout_s > 0 && since(started) > s.timeout_s)
         throw Failure(EvalStatus::Timeout, "time limit of " + std::to_string(s.timeout_s) + " s reached at step " +
                                                std::to_string(step + 1) + " of " + std::to_string(steps));
@@ -195,8 +199,8 @@ struct Trainer {
       in.insert(in.end(), seq.inputs.begin() + i * seq.length, seq.inputs.begin() + (i + 1) * seq.length);
       tg.insert(tg.end(), seq.targets.begin() + i * seq.length, seq.targets.begin() + (i + 1) * seq.length);
     }
-    return {at::tensor(in, at::kInt).view({s.batch, seq.length}).to(device, at::kLong),
-            at::tensor(tg, at::kInt).view({s.batch, seq.length}).to(device, at::kLong)};
+    return {at::tensor(in, at::kInt).view({s.batch, seq.length}).to(at::kLong),
+            at::tensor(tg, at::kInt).view({s.batch, seq.length}).to(at::kLong)};
   }
 };
 
@@ -359,8 +363,8 @@ Metrics evaluate(const ModelSpec& spec, const TaskSpec& task, const TrainSetting
       auto next = [&](int64_t) {
         std::vector<int32_t> in, tg;
         for (int64_t b = 0; b < s.batch; ++b) window(uniform_int(rng, 0, split - L - 1), L, in, tg);
-        return Batch{at::tensor(in, at::kInt).view({s.batch, L}).to(device, at::kLong),
-                     at::tensor(tg, at::kInt).view({s.batch, L}).to(device, at::kLong)};
+        return Batch{at::tensor(in, at::kInt).view({s.batch, L}).to(at::kLong),
+                     at::tensor(tg, at::kInt).view({s.batch, L}).to(at::kLong)};
       };
       const int64_t steps = steps_for(s, s.batch * L);
       const auto train_start = Clock::now();

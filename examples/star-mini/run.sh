@@ -34,7 +34,9 @@ if [ -n "${DRY_RUN:-}" ]; then
 fi
 gpu_log=$run.gpu.csv
 if command -v nvidia-smi >/dev/null && [ -z "${DRY_RUN:-}" ]; then
-  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 1000 >"$gpu_log" &
+  # Only the GPU this run was given, when it was given one of several.
+  nvidia-smi ${CUDA_VISIBLE_DEVICES:+-i "$CUDA_VISIBLE_DEVICES"} --query-gpu=timestamp,utilization.gpu,memory.used \
+    --format=csv,noheader,nounits -lms 1000 >"$gpu_log" &
   smi=$!
   trap 'kill $smi 2>/dev/null || true' EXIT
 fi
