@@ -279,6 +279,12 @@ std::string front_view(const RunView& run, const std::vector<std::string>& objec
   return s.str();
 }
 
+namespace {
+// A magnitude in whole percent, but with one decimal just short of 100, so that 99.8 % less cache
+// does not read as none at all.
+std::string percent_of(double magnitude) { return fixed(magnitude, magnitude >= 99.5 && magnitude < 100 ? 1 : 0); }
+}  // namespace
+
 std::string results_markdown(const RunView& run) {
   const bool accuracy = quality_is_accuracy(run);
   const ObjectiveInfo q = objective_info("quality", accuracy), p = objective_info("params", accuracy),
@@ -297,7 +303,7 @@ std::string results_markdown(const RunView& run) {
   auto relative = [](double v, double base) {
     if (base <= 0) return std::string();
     const double percent = 100 * (v / base - 1);
-    return std::abs(percent) < 0.5 ? std::string("0 %") : (percent < 0 ? "−" : "+") + fixed(std::abs(percent), 0) + " %";
+    return std::abs(percent) < 0.5 ? std::string("0 %") : (percent < 0 ? "−" : "+") + percent_of(std::abs(percent)) + " %";
   };
   std::ostringstream s;
   s << "| architecture | " << q.label << " | " << p.label << " | " << c.label
@@ -341,8 +347,8 @@ std::string results_markdown(const RunView& run) {
     const double dc = 100 * (1 - least_cache->metrics().at("cache") / baseline->metrics().at("cache"));
     s << "Matching or beating Transformer++'s " << (accuracy ? "accuracy" : "loss") << " ("
       << fixed(shown(*baseline, q), accuracy ? 1 : 4) << (accuracy ? " %" : " nats/byte") << "): #" << fewest_params->sequence() << " with "
-      << fixed(std::abs(dp), 0) << (dp >= 0 ? " % fewer" : " % more") << " parameters, and #" << least_cache->sequence()
-      << " with " << fixed(std::abs(dc), 0) << (dc >= 0 ? " % less" : " % more") << " cache (the STAR paper reports "
+      << percent_of(std::abs(dp)) << (dp >= 0 ? " % fewer" : " % more") << " parameters, and #" << least_cache->sequence()
+      << " with " << percent_of(std::abs(dc)) << (dc >= 0 ? " % less" : " % more") << " cache (the STAR paper reports "
       << "up to 13 % fewer parameters and up to 90 % less cache at 125M-1B scale).\n";
   }
   return s.str();

@@ -256,5 +256,42 @@ TEST(Compare, RunsSideBySideUnderOneReferencePoint) {
   EXPECT_GT(std::stod(hv[0]), 0);
 }
 
+// `starsynth results`: each "vs Transformer++" percentage follows from the row's own parameters and
+// cache against the Transformer++ row, in whole percent except just short of 100 (one decimal).
+TEST(Results, PercentagesFollowFromTheTable) {
+  const fs::path cfg = write_config("results", 3, 0), dir = scratch("results");
+  run(cfg, dir);
+  const Result r = cli("results " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::regex row(R"(\| ([^|]+) \| [0-9.]+ \| ([0-9.]+) \| ([0-9.]+) \| ([^|]+) \| ([^|]+) \|)");
+  double base_params = 0, base_cache = 0;
+  int rows = 0;
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), row); it != std::sregex_iterator(); ++it, ++rows) {
+    const std::smatch& m = *it;
+    const double params = std::stod(m[2]), cache = std::stod(m[3]);
+    if (rows == 0) {
+      ASSERT_EQ(m[1].str().rfind("transformer++ (preset", 0), 0u) << r.out;
+      base_params = params, base_cache = cache;
+      EXPECT_EQ(m[4].str(), "0 %");
+      EXPECT_EQ(m[5].str(), "0 %");
+      continue;
+    }
+    for (const auto& [shown, value, base] : {std::tuple{m[4].str(), params, base_params}, std::tuple{m[5].str(), cache, base_cache}}) {
+      const double percent = 100 * (value / base - 1);  // from the rounded table entries: within rounding
+      std::smatch p;
+      ASSERT_TRUE(std::regex_match(shown, p, std::regex(R"((0|(−|\+)([0-9]+(\.[0-9])?)) %)"))) << shown;
+      if (p[1] == "0") {
+        EXPECT_LT(std::abs(percent), 1.0) << m[0];
+        continue;
+      }
+      const double magnitude = std::stod(p[3]);
+      EXPECT_EQ(p[2] == "−", percent < 0) << m[0];
+      EXPECT_NEAR(magnitude, std::abs(percent), 1.0) << m[0];
+      EXPECT_EQ(p[4].matched, magnitude >= 99.5 && magnitude < 100) << m[0];
+    }
+  }
+  EXPECT_GE(rows, 3) << r.out;
+}
+
 }  // namespace
 }  // namespace starsynth

@@ -7,7 +7,8 @@
 #                                                       STOP_AFTER (13m: as many generations as fit)
 # Run it again on the same RUN_DIR to continue a search that stopped (for another STOP_AFTER).
 #   DRY_RUN=1 examples/star-mini/run.sh RUN_DIR    the same pipeline on the CPU at toy size (ctest)
-# Writes RUN_DIR/report.html, RUN_DIR/results.md (the table) and RUN_DIR/gpu.csv (utilisation).
+# Writes RUN_DIR/report.html, RUN_DIR/results.md (the table), RUN_DIR/gpu.csv (utilisation) and
+# RUN_DIR/wall_s.txt (wall seconds of each invocation).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -47,13 +48,16 @@ else
   mpirun --oversubscribe -np $((workers + 1)) "$bin" search "$config" --run "$run" --stop-after "$stop_after"
 fi
 wall=$(( $(date +%s) - started ))
-[ -n "${smi:-}" ] && { kill $smi 2>/dev/null || true; mv "$gpu_log" "$run/gpu.csv"; }
+# A resumed run adds its samples and its wall time to those of the earlier invocations.
+[ -n "${smi:-}" ] && { kill $smi 2>/dev/null || true; cat "$gpu_log" >>"$run/gpu.csv"; rm -f "$gpu_log"; }
+echo "$wall" >>"$run/wall_s.txt"
+wall=$(awk '{ s += $1; n++ } END { printf "%d s%s", s, (n > 1 ? " over " n " invocations" : "") }' "$run/wall_s.txt")
 "$bin" report "$run" -o "$run/report.html"
 "$bin" results "$run" >"$run/results.md"
 gpu=$( [ -e "$run/gpu.csv" ] && awk -F', *' '{ s += $2; n++ } END { if (n) printf "%.0f %%", s / n }' "$run/gpu.csv" || echo "n/a (no GPU)")
 {
   echo
-  echo "Wall time ${wall} s with $workers workers; mean GPU utilisation $gpu;" \
+  echo "Wall time $wall with $workers workers; mean GPU utilisation $gpu;" \
        "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo CPU), $(date -u +%Y-%m-%d)."
 } >>"$run/results.md"
 cat "$run/results.md"
