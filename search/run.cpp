@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,6 +37,25 @@ namespace starsynth {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A language-modelling corpus that cannot be read would fail every evaluation of the search, one
+// by one: say so before anything starts or is written. (The driver reads the path; workers on
+// other hosts are expected to see the same files.)
+void require_readable_corpus(const SearchConfig& config, const std::string& source) {
+  const std::string& kind = config.message.task().kind();
+  if (kind.rfind("lm:", 0) != 0) return;
+  const fs::path corpus = kind.substr(3);
+  std::string why;
+  if (std::FILE* f = std::fopen(corpus.c_str(), "rb")) {
+    if (!fs::is_regular_file(corpus)) why = "not a regular file";
+    std::fclose(f);
+  } else {
+    why = std::strerror(errno);
+  }
+  if (why.empty()) return;
+  if (corpus.is_relative()) why += "; relative to " + fs::current_path().string();
+  throw LoadError(source + ": task.kind: cannot read the corpus " + corpus.string() + " (" + why + ")");
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -143,8 +164,10 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
     if (!fs::exists(paths.config()))
       throw std::runtime_error(paths.dir.string() + ": not a run directory (no config.textproto)");
     config = load_search_config(paths.config().string());
+    require_readable_corpus(config, paths.config().string());
   } else {
     config = load_search_config(config_or_dir);
+    require_readable_corpus(config, config_or_dir);
     paths.dir = !options.dir.empty() ? options.dir
                 : !config.message.run_dir().empty() ? config.message.run_dir()
                                                     : "runs/" + fs::path(config_or_dir).stem().string();

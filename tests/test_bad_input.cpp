@@ -160,6 +160,29 @@ TEST(BadInput, EachMalformedFileGivesOneLineNamingTheFieldAndWritesNothing) {
   fs::remove_all(dir);
 }
 
+// A language-modelling corpus that cannot be read stops `search` before it starts: one line naming
+// the config, the field and the path, exit status 2, no run directory (the alternative was a whole
+// search of failed evaluations).
+TEST(BadInput, AnUnreadableCorpusStopsTheSearchBeforeItStarts) {
+  const fs::path dir = fs::temp_directory_path() / ("starsynth-bad-corpus-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& [corpus, why] : {std::pair<std::string, std::string>{"/nonexistent/corpus.fasta", "No such file or directory"},
+                                    {dir.string(), "not a regular file"}}) {
+    const fs::path config = dir / "lm.textproto", run = dir / "run";
+    std::ofstream(config) << "space { num_livs: 2 width: 32 vocab_size: 256 }\ntask { kind: \"lm:" << corpus << "\" }\n";
+    const std::string cmd = std::string(STARSYNTH_CLI) + " search " + config.string() + " --run " + run.string() +
+                            " >" + (dir / "stdout").string() + " 2>" + (dir / "stderr").string();
+    const int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    EXPECT_EQ(slurp(dir / "stderr"),
+              "error: " + config.string() + ": task.kind: cannot read the corpus " + corpus + " (" + why + ")\n");
+    EXPECT_FALSE(fs::exists(run));
+  }
+  fs::remove_all(dir);
+}
+
 TEST(BadInput, UsageErrorsExitWithStatusTwo) {
   for (const char* args : {"genome", "genome metrics", "genome random --seed x", "model metrics --bogus"}) {
     const std::string cmd = std::string(STARSYNTH_CLI) + " " + args + " >/dev/null 2>&1";
