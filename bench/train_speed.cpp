@@ -70,7 +70,12 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   LivModel model(spec);
   model->to(device);
-  const bool torch_adamw = option(argc, argv, "optimizer", "flat") == "torch";
+  const std::string optimizer = option(argc, argv, "optimizer", "flat");
+  if (optimizer != "flat" && optimizer != "torch") {
+    std::fprintf(stderr, "error: --optimizer: expected flat or torch, got \"%s\"\n", optimizer.c_str());
+    return 2;
+  }
+  const bool torch_adamw = optimizer == "torch";
   const at::Tensor tokens = at::randint(256, {batch, seq + 1}, at::kLong);  // on the host, as the evaluator's batches
   const at::Tensor x = tokens.slice(1, 0, seq).contiguous(), y = tokens.slice(1, 1).contiguous();
   auto loss_of = [&](const at::Tensor& in, const at::Tensor& tg) {
