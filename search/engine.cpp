@@ -148,8 +148,10 @@ std::string Engine::key(const Genome& canonical) const {
 
 void Engine::load(const std::vector<pb::JournalRecord>& records) {
   for (const auto& r : records) {
-    ledger_[r.key()] = r;
     sequence_ = std::max<int64_t>(sequence_, r.sequence() + 1);
+    // "error" is the evaluation failing (an exception: a missing file, no GPU), not the network:
+    // a resumed or later run tries it again. Diverged, out-of-memory and timed-out networks stay.
+    if (r.status() != "error") ledger_[r.key()] = r;
   }
 }
 

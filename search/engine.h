@@ -121,7 +121,8 @@ class Engine {
   // `journal` may be null (tests that need no run directory).
   Engine(SearchConfig config, Runner runner, std::shared_ptr<Journal> journal);
 
-  // Adds records to the ledger (this run's journal on resume, earlier runs' journals).
+  // Adds records to the ledger (this run's journal on resume, earlier runs' journals), except
+  // those with status "error", which are evaluated again.
   void load(const std::vector<pb::JournalRecord>& records);
   // Objective vectors (minimised) of canonical genomes, evaluating what the ledger lacks.
   std::vector<std::vector<double>> evaluate(const std::vector<Genome>& canonical_genomes);

@@ -57,6 +57,23 @@ void require_readable_corpus(const SearchConfig& config, const std::string& sour
   throw LoadError(source + ": task.kind: cannot read the corpus " + corpus.string() + " (" + why + ")");
 }
 
+// When every evaluation of the initial population ends in "error" (an exception, not a diverged,
+// out-of-memory or timed-out network), the setup is at fault, not the architectures: stop rather
+// than evolve on penalties. The ledger does not keep errors, so --resume evaluates them again.
+void require_a_working_evaluation(const Engine& engine, const std::vector<Genome>& initial, const std::string& dir) {
+  const pb::JournalRecord* first = nullptr;
+  for (const Genome& g : initial) {
+    const pb::JournalRecord* r = engine.find(engine.key(g));
+    if (!r || r->status() != "error") return;
+    if (!first) first = r;
+  }
+  if (!first) return;
+  throw std::runtime_error(dir + ": every evaluation of the initial population failed with an error, the first on " +
+                           first->worker() + ": " + first->message() +
+                           "; fix the cause, then continue with `starsynth search --resume " + dir +
+                           "` (failed evaluations are tried again)");
+}
+
 using Clock = std::chrono::steady_clock;
 
 std::string deterministic(const google::protobuf::Message& m) {
@@ -253,6 +270,7 @@ RunSummary run_search(const std::string& config_or_dir, const RunOptions& option
     } catch (const Interrupted& e) {
       throw Interrupted(resume_hint(paths.dir.string(), e.what(), -1));
     }
+    require_a_working_evaluation(*engine, initial, paths.dir.string());
     for (size_t i = 0; i < initial.size(); ++i) {
       const std::vector<int64_t> genes = encode(initial[i]);
       pop.push_back(pagmo::vector_double(genes.begin(), genes.end()), fitness[i]);

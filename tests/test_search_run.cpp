@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -152,6 +153,51 @@ TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
 // Ctrl-C: the search hands out nothing new, waits for the evaluations in flight (journaled, so
 // the journal ends on a whole record), says how to continue and exits 130; resumed, the run ends
 // as if never interrupted.
+// An evaluator that fails for every network (it throws, as a missing GPU or corpus would) stops the
+// search after the initial population, naming the first error; once the cause is fixed, --resume
+// evaluates those networks again and the run ends as one that never failed.
+TEST(SearchRun, AnEvaluatorFailingEverywhereStopsTheSearchAndResumeTriesAgain) {
+  const fs::path cfg = write_config("failing", config_text(8, 2, 0));
+  const fs::path dir = scratch("failing-run"), whole = scratch("failing-whole");
+  RunOptions o;
+  o.dir = dir.string();
+  o.log = &quiet;
+  const Evaluator broken = [](const ModelSpec&, const Genome&) -> EvalOutcome {
+    throw std::runtime_error("CUDA is not available here");
+  };
+  try {
+    run_search(cfg.string(), o, [&](const SearchConfig&) { return thread_pool_runner(broken, 1); });
+    FAIL() << "the search should have stopped";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir.string() + ": every evaluation of the initial population failed with an error, the first on "
+                             "thread-0: CUDA is not available here; fix the cause, then continue with `starsynth "
+                             "search --resume " + dir.string() + "` (failed evaluations are tried again)");
+  }
+  EXPECT_FALSE(fs::exists(dir / "checkpoint.pb"));
+  ASSERT_EQ(Journal::read((dir / "journal.bin").string()).size(), 8u);
+
+  run(dir.string(), dir.string(), /*resume=*/true);
+  run(cfg.string(), whole.string());
+  std::set<std::string> resumed;
+  for (const std::string& r : journal_content(dir))
+    if (r.find(" error") == std::string::npos) resumed.insert(r);
+  EXPECT_EQ(resumed, journal_content(whole));
+  EXPECT_EQ(journal_content(dir).size(), resumed.size() + 8);
+  EXPECT_EQ(slurp(dir / "front.tsv"), slurp(whole / "front.tsv"));
+
+  // A few failures among working evaluations are the networks' own business: the search goes on.
+  const fs::path mixed = scratch("failing-mixed");
+  o.dir = mixed.string();
+  auto count = std::make_shared<std::atomic<int>>(0);
+  const SearchConfig config = load_search_config(cfg.string());
+  const Evaluator sometimes = [count, good = synthetic_evaluator(config)](const ModelSpec& spec, const Genome& g) {
+    if (++*count % 3 == 0) throw std::runtime_error("flaky");
+    return good(spec, g);
+  };
+  EXPECT_EQ(run_search(cfg.string(), o, [&](const SearchConfig&) { return thread_pool_runner(sometimes, 1); }).generation, 2);
+}
+
 TEST(SearchRun, CtrlCStopsAfterTheEvaluationsInFlightAndTheRunResumes) {
   const fs::path cfg = write_config("ctrl-c", config_text(8, 20, 0.03, "workers: 2\n"));
   const fs::path whole = scratch("ctrl-c-whole"), stopped = scratch("ctrl-c-stopped"), err = scratch("ctrl-c.err");
