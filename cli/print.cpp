@@ -280,9 +280,12 @@ std::string front_view(const RunView& run, const std::vector<std::string>& objec
 }
 
 namespace {
-// A magnitude in whole percent, but with one decimal just short of 100, so that 99.8 % less cache
-// does not read as none at all.
-std::string percent_of(double magnitude) { return fixed(magnitude, magnitude >= 99.5 && magnitude < 100 ? 1 : 0); }
+// A magnitude in whole percent, but just short of 100 with one decimal, rounded down, so that 99.8
+// or 99.97 % less cache does not read as all of it.
+std::string percent_of(double magnitude) {
+  if (magnitude >= 99.5 && magnitude < 100) return fixed(std::floor(magnitude * 10) / 10, 1);
+  return fixed(magnitude, 0);
+}
 }  // namespace
 
 std::string results_markdown(const RunView& run) {

@@ -154,9 +154,11 @@ struct Trainer {
       runner.run(b.inputs, b.targets, step, lr);
       tokens += b.inputs.numel();
       if ((step + 1) % kLossCheckEvery == 0 || step + 1 == steps) check(step + 1);
-      if (s.timeout_s > 0 && since(started) > s.timeout_s)
+      if (s.timeout_s > 0 && since(started) > s.timeout_s) {
+        check(step + 1);  // a network that diverged on the way says so, not that it was slow
         throw Failure(EvalStatus::Timeout, "time limit of " + std::to_string(s.timeout_s) + " s reached at step " +
                                                std::to_string(step + 1) + " of " + std::to_string(steps));
+      }
     }
     return tokens;
   }

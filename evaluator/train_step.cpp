@@ -1,5 +1,6 @@
 #include "evaluator/train_step.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -151,6 +153,34 @@ at::Tensor TrainStep::eager(const at::Tensor& inputs, const at::Tensor& targets)
   return loss.detach();
 }
 
+#ifdef STARSYNTH_CUDA
+namespace {
+
+using PoolId = decltype(at::cuda::graph_pool_handle());
+
+// What CUDAGraph's own clean-up leaves behind when a capture fails: end the stream's capture if it
+// is still on, and stop routing this device's allocations to the graph's pool (while a capture
+// seems under way the allocator never frees its cache to retry a failed allocation).
+void abandon_capture(const c10::cuda::CUDAStream& stream, PoolId pool) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream.stream(), &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
+    cudaGraph_t partial = nullptr;
+    if (cudaStreamEndCapture(stream.stream(), &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
+  }
+  (void)cudaGetLastError();  // the capture's error already travels in the exception
+  try {
+    c10::cuda::CUDACachingAllocator::endAllocateToPool(stream.device_index(), pool);
+  } catch (...) {  // capture_end got that far itself
+  }
+  try {
+    c10::cuda::CUDACachingAllocator::releasePool(stream.device_index(), pool);
+  } catch (...) {
+  }
+}
+
+}  // namespace
+#endif
+
 bool TrainStep::capture(const at::Tensor& inputs, const at::Tensor& targets) {
 #ifdef STARSYNTH_CUDA
   Cuda& c = *cuda_;
@@ -160,31 +190,33 @@ bool TrainStep::capture(const at::Tensor& inputs, const at::Tensor& targets) {
   // Autocast's cache of casted weights would outlive the capture; the graph recasts each replay.
   const bool cache = at::autocast::is_autocast_cache_enabled();
   at::autocast::set_autocast_cache_enabled(false);
-  c.graph = std::make_unique<at::cuda::CUDAGraph>();
+  auto graph = std::make_unique<at::cuda::CUDAGraph>();
+  const PoolId pool = at::cuda::graph_pool_handle();
   try {
-    c.graph->capture_begin();
+    // Thread-local: other threads of this process (in-process workers sharing the GPU) may go on
+    // allocating while this one captures.
+    graph->capture_begin(pool, cudaStreamCaptureModeThreadLocal);
     const at::Tensor loss = loss_(c.inputs, c.targets);
     loss.backward();
     optimizer_.update();
     c.loss = loss.detach();
-    c.graph->capture_end();
+    graph->capture_end();
   } catch (const std::exception& e) {
-    try {
-      c.graph->capture_end();
-    } catch (...) {  // the capture is already over
-    }
-    c.graph.reset();
+    optimizer_.zero_grad();  // gradients the partial capture allocated from the graph's pool
     c.inputs = c.targets = c.loss = at::Tensor();
-    optimizer_.zero_grad();
+    abandon_capture(cuda_->side, pool);
+    // Deliberately leaked: the allocators may keep pointers to it after a failed capture.
+    (void)graph.release();
     at::autocast::set_autocast_cache_enabled(cache);
     const std::string what = e.what();
     fallback_ = what.substr(0, what.find('\n'));
-    static bool said = false;  // once per process: every later model would say the same
-    if (!said) std::fprintf(stderr, "starsynth: CUDA graph capture failed, training op by op: %s\n", fallback_.c_str());
-    said = true;
+    static std::atomic<bool> said{false};  // once per process: later models would mostly say the same
+    if (!said.exchange(true))
+      std::fprintf(stderr, "starsynth: CUDA graph capture failed, training op by op: %s\n", fallback_.c_str());
     return false;
   }
   at::autocast::set_autocast_cache_enabled(cache);
+  c.graph = std::move(graph);
   return true;
 #else
   (void)inputs, (void)targets;
@@ -204,9 +236,10 @@ void TrainStep::run(const at::Tensor& inputs, const at::Tensor& targets, int64_t
     const at::Tensor tg = targets.pin_memory().to(device_, /*non_blocking=*/true);
     Cuda& c = *cuda_;
     if (c.graph && (!in.sizes().equals(c.inputs.sizes()) || !tg.sizes().equals(c.targets.sizes()))) {
-      c.graph.reset();  // another shape: op by op from here on
+      optimizer_.zero_grad();  // another shape: op by op from here on
+      c.inputs = c.targets = c.loss = at::Tensor();
+      c.graph.reset();
       graphs_ = false;
-      optimizer_.zero_grad();
     }
     if (!c.graph && graphs_ && eager_steps_ >= kEagerSteps && !capture(in, tg)) graphs_ = false;
     if (c.graph) {

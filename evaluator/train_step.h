@@ -25,7 +25,8 @@ struct AdamWSettings {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
 };
 
-// AdamW (decoupled weight decay, torch::optim::AdamW's arithmetic) over one flat buffer.
+// AdamW (decoupled weight decay, torch::optim::AdamW's arithmetic) over one flat buffer. Unlike
+// torch::optim::AdamW, a tensor without a gradient is not skipped: it counts as a zero gradient.
 class FlatAdamW {
  public:
   // The tensors become views of one buffer (their values kept): call after the model has moved

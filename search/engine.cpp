@@ -149,8 +149,9 @@ std::string Engine::key(const Genome& canonical) const {
 void Engine::load(const std::vector<pb::JournalRecord>& records) {
   for (const auto& r : records) {
     sequence_ = std::max<int64_t>(sequence_, r.sequence() + 1);
-    // "error" is the evaluation failing (an exception: a missing file, no GPU), not the network:
-    // a resumed or later run tries it again. Diverged, out-of-memory and timed-out networks stay.
+    // "error" is an exception, most often the setup failing (a missing file, no GPU) rather than
+    // the network, so a resumed or later run tries it again (one that fails again is journaled
+    // again). Diverged, out-of-memory and timed-out networks are the networks' own: they stay.
     if (r.status() != "error") ledger_[r.key()] = r;
   }
 }

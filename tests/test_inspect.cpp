@@ -16,9 +16,14 @@
 #include <sstream>
 #include <thread>
 
+#include "genome/genome.h"
+#include "genome/presets.h"
+#include "genome/rng.h"
+#include "genome/variation.h"
 #include "proto/formats.h"
 #include "search/inspect.h"
 #include "search/journal.h"
+#include "search/config.h"
 #include "search/run.h"
 #include "search/synthetic.h"
 
@@ -291,6 +296,45 @@ TEST(Results, PercentagesFollowFromTheTable) {
     }
   }
   EXPECT_GE(rows, 3) << r.out;
+}
+
+// Just short of 100 % the percentages keep one decimal, rounded down: two members crafted with
+// 0.2 % and 0.03 % of Transformer++'s cache read −99.8 % and −99.9 %, never −100 %.
+TEST(Results, NearlyAllOfTheCacheSavedIsNotShownAsAll) {
+  const fs::path cfg = write_config("results-crafted", 1, 0), dir = scratch("results-crafted");
+  run(cfg, dir);
+  const SearchConfig config = load_search_config(cfg.string());
+  const fs::path journal = dir / "journal.bin";
+  const std::vector<int64_t> tpp = encode(canonical(config.space, preset_genome(config.space, "transformer++")));
+  const std::vector<pb::JournalRecord> records = Journal::read(journal.string());
+  const auto base = std::find_if(records.begin(), records.end(), [&](const pb::JournalRecord& r) {
+    return std::vector<int64_t>(r.genes().begin(), r.genes().end()) == tpp;
+  });
+  ASSERT_NE(base, records.end());
+  Rng rng(5);
+  auto crafted = [&](int64_t sequence, double params, double cache) {
+    pb::JournalRecord r = *base;
+    r.set_sequence(sequence);
+    r.set_key("crafted-" + std::to_string(sequence));
+    r.clear_genes();
+    for (int64_t g : encode(canonical(config.space, random_genome(config.space, rng)))) r.add_genes(int32_t(g));
+    (*r.mutable_metrics())["params"] = base->metrics().at("params") * params;
+    (*r.mutable_metrics())["cache"] = base->metrics().at("cache") * cache;
+    return r;
+  };
+  {
+    std::vector<pb::JournalRecord> existing;
+    Journal append(journal.string(), &existing);
+    append.append(crafted(1000, 0.5, 0.002));
+    append.append(crafted(1001, 0.6, 0.0003));
+  }
+  const Result r = cli("results " + dir.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("| #1000 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" | −50 % | −99.8 % | "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" | −40 % | −99.9 % | "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("#1000 with 50 % fewer parameters, and #1001 with 99.9 % less cache"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("100 %"), std::string::npos) << r.out;
 }
 
 }  // namespace

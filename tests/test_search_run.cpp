@@ -150,9 +150,6 @@ TEST(SearchRun, KilledAtRandomPointsAndResumedItEndsAsIfNeverInterrupted) {
   EXPECT_GT(torn, 0);
 }
 
-// Ctrl-C: the search hands out nothing new, waits for the evaluations in flight (journaled, so
-// the journal ends on a whole record), says how to continue and exits 130; resumed, the run ends
-// as if never interrupted.
 // An evaluator that fails for every network (it throws, as a missing GPU or corpus would) stops the
 // search after the initial population, naming the first error; once the cause is fixed, --resume
 // evaluates those networks again and the run ends as one that never failed.
@@ -198,6 +195,9 @@ TEST(SearchRun, AnEvaluatorFailingEverywhereStopsTheSearchAndResumeTriesAgain) {
   EXPECT_EQ(run_search(cfg.string(), o, [&](const SearchConfig&) { return thread_pool_runner(sometimes, 1); }).generation, 2);
 }
 
+// Ctrl-C: the search hands out nothing new, waits for the evaluations in flight (journaled, so
+// the journal ends on a whole record), says how to continue and exits 130; resumed, the run ends
+// as if never interrupted.
 TEST(SearchRun, CtrlCStopsAfterTheEvaluationsInFlightAndTheRunResumes) {
   const fs::path cfg = write_config("ctrl-c", config_text(8, 20, 0.03, "workers: 2\n"));
   const fs::path whole = scratch("ctrl-c-whole"), stopped = scratch("ctrl-c-stopped"), err = scratch("ctrl-c.err");

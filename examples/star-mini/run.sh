@@ -35,7 +35,8 @@ if [ -n "${DRY_RUN:-}" ]; then
 fi
 gpu_log=$run.gpu.csv
 if command -v nvidia-smi >/dev/null && [ -z "${DRY_RUN:-}" ]; then
-  # Only the GPU this run was given, when it was given one of several.
+  # Only the GPU this run was given, when it was given one of several (numbered as nvidia-smi does).
+  [ -n "${CUDA_VISIBLE_DEVICES:-}" ] && export CUDA_DEVICE_ORDER=PCI_BUS_ID
   nvidia-smi ${CUDA_VISIBLE_DEVICES:+-i "$CUDA_VISIBLE_DEVICES"} --query-gpu=timestamp,utilization.gpu,memory.used \
     --format=csv,noheader,nounits -lms 1000 >"$gpu_log" &
   smi=$!
