@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_transformer import Attention, RMSNorm, SwiGLU, arguments, benchmark
+from pytorch_transformer import Attention, Backbone, SwiGLU, arguments, benchmark
 
 
 def causal_depthwise(x, weight):
@@ -80,9 +80,8 @@ class Hyena(nn.Module):
         return self.out(q * y)
 
 
-class StripedHyena2(nn.Module):
+class StripedHyena2(Backbone):
     def __init__(self, d, livs, vocab=256):
-        super().__init__()
         head_dim = 64 if d >= 256 else max(1, d // 4)
         kinds = ["SE", "MR", "LI", "SA"]
         mixers = []
@@ -92,16 +91,7 @@ class StripedHyena2(nn.Module):
             else:
                 kind = kinds[(i // 2) % len(kinds)]
                 mixers.append(Attention(d, head_dim) if kind == "SA" else Hyena(d, kind))
-        self.emb = nn.Embedding(vocab, d)
-        self.norms = nn.ModuleList(RMSNorm(d) for _ in range(livs))
-        self.mixers = nn.ModuleList(mixers)
-        self.final = RMSNorm(d)
-
-    def forward(self, tokens):
-        x = self.emb(tokens)
-        for norm, mixer in zip(self.norms, self.mixers):
-            x = x + mixer(norm(x))
-        return F.linear(self.final(x), self.emb.weight)
+        super().__init__(d, mixers, vocab)
 
 
 if __name__ == "__main__":

@@ -70,13 +70,15 @@ class SwiGLU(nn.Module):
         return self.down(F.silu(self.gate(x)) * self.up(x))
 
 
-class TransformerPP(nn.Module):
-    def __init__(self, d, livs, vocab=256):
+class Backbone(nn.Module):
+    """Byte embedding, a pre-norm residual block per mixer, final norm, tied head: the stacking
+    every preset shares (evaluator/model.cpp)."""
+
+    def __init__(self, d, mixers, vocab):
         super().__init__()
-        head_dim = 64 if d >= 256 else max(1, d // 4)
         self.emb = nn.Embedding(vocab, d)
-        self.norms = nn.ModuleList(RMSNorm(d) for _ in range(livs))
-        self.mixers = nn.ModuleList(Attention(d, head_dim) if i % 2 == 0 else SwiGLU(d) for i in range(livs))
+        self.norms = nn.ModuleList(RMSNorm(d) for _ in mixers)
+        self.mixers = nn.ModuleList(mixers)
         self.final = RMSNorm(d)
 
     def forward(self, tokens):
@@ -84,6 +86,12 @@ class TransformerPP(nn.Module):
         for norm, mixer in zip(self.norms, self.mixers):
             x = x + mixer(norm(x))
         return F.linear(self.final(x), self.emb.weight)
+
+
+class TransformerPP(Backbone):
+    def __init__(self, d, livs, vocab=256):
+        head_dim = 64 if d >= 256 else max(1, d // 4)
+        super().__init__(d, [Attention(d, head_dim) if i % 2 == 0 else SwiGLU(d) for i in range(livs)], vocab)
 
 
 def arguments():

@@ -9,7 +9,6 @@
 // By default each step is the evaluator's (evaluator/train_step.h): the batch copied from the
 // host, FlatAdamW with gradient clipping, a CUDA graph on CUDA.
 // Prints one line per repeat and the median; `--csv` adds a machine-readable line.
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -79,29 +78,24 @@ int main(int argc, char** argv) {
   const at::Tensor tokens = at::randint(256, {batch, seq + 1}, at::kLong);  // on the host, as the evaluator's batches
   const at::Tensor x = tokens.slice(1, 0, seq).contiguous(), y = tokens.slice(1, 1).contiguous();
   auto loss_of = [&](const at::Tensor& in, const at::Tensor& tg) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    if (bf16) at::autocast::set_autocast_enabled(at::kCUDA, true), at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-#endif
-    at::Tensor loss = at::cross_entropy_loss(model->forward(in).reshape({-1, 256}).to(at::kFloat), tg.reshape({-1}));
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    if (bf16) at::autocast::set_autocast_enabled(at::kCUDA, false), at::autocast::clear_cache();
-#endif
-    return loss;
+    const Bf16Autocast autocast(bf16);
+    return at::cross_entropy_loss(model->forward(in).reshape({-1, 256}).to(at::kFloat), tg.reshape({-1}));
   };
 
   const int64_t total_steps = 5 + int64_t(repeats) * steps;
   std::unique_ptr<torch::optim::AdamW> their_adamw;
   std::unique_ptr<FlatAdamW> flat;
   std::unique_ptr<TrainStep> runner;
-  std::vector<at::Tensor> decay, no_decay;
+  at::Tensor dx, dy;  // the batch on the device, for the old step (TrainStep copies it each step)
   if (torch_adamw) {
     their_adamw = std::make_unique<torch::optim::AdamW>(model->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(0.1));
+    dx = x.to(device), dy = y.to(device);
   } else {
+    std::vector<at::Tensor> decay, no_decay;
     for (const at::Tensor& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
     flat = std::make_unique<FlatAdamW>(decay, no_decay, AdamWSettings{});
     runner = std::make_unique<TrainStep>(loss_of, *flat, device, total_steps, TrainStep::graphs_enabled());
   }
-  const at::Tensor dx = x.to(device), dy = y.to(device);
   int64_t done = 0;
   auto step = [&] {
     if (runner) {

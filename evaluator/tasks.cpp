@@ -29,11 +29,6 @@ Baseline baseline(const std::string& name) {
   throw std::invalid_argument("unknown task \"" + name + "\" (known: " + known + ")");
 }
 
-template <typename T>
-void shuffle(std::vector<T>& v, Rng& rng) {
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[size_t(uniform_int(rng, 0, int64_t(i) - 1))]);
-}
-
 // One sequence: raw tokens and per-token "scored at test time" marks. Train targets score every
 // next token that is not noise or padding (MAD trains the recall family as plain language
 // modelling); test targets score only the probed positions.

@@ -3,8 +3,6 @@
 // statuses.
 #include <sys/resource.h>
 
-#include <ATen/autocast_mode.h>
-
 #include <chrono>
 #include <cmath>
 
@@ -40,32 +38,6 @@ struct Failure : std::runtime_error {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// bf16 autocast for CUDA forward passes (LibTorch ≥ 2.4's per-device API; the CPU build has none).
-class Autocast {
- public:
-  explicit Autocast(bool on) : on_(on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    if (on_) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-#else
-    on_ = false;
-#endif
-  }
-  ~Autocast() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    if (on_) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    }
-#endif
-  }
-
- private:
-  bool on_;
-};
 
 // MAD's compression task decodes every input token from the encoder's last hidden state: the
 // state plus a sinusoidal code of the output position, through a fixed 2-layer GELU MLP.
@@ -126,7 +98,7 @@ struct Trainer {
     FlatAdamW optimizer(decay, no_decay, adamw);
     TrainStep runner(
         [&](const at::Tensor& inputs, const at::Tensor& targets) {
-          Autocast autocast(device.is_cuda() && s.bf16);
+          Bf16Autocast autocast(device.is_cuda() && s.bf16);
           return at::cross_entropy_loss(logits(inputs).reshape({-1, vocab}).to(at::kFloat), targets.reshape({-1}), {},
                                         at::Reduction::Mean, kIgnore);
         },
@@ -172,7 +144,7 @@ struct Trainer {
     for (int64_t start = 0; start < test.count; start += s.eval_batch) {
       const int64_t n = std::min(s.eval_batch, test.count - start);
       const Batch b = slice(test, start, n);
-      Autocast autocast(device.is_cuda() && s.bf16);
+      Bf16Autocast autocast(device.is_cuda() && s.bf16);
       const at::Tensor out = logits(b.inputs).to(at::kFloat).reshape({-1, vocab});
       const at::Tensor t = b.targets.reshape({-1});
       const at::Tensor mask = t.ne(kIgnore);

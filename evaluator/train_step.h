@@ -6,10 +6,12 @@
 //     are a dozen kernels whatever the number of tensors, and keeps the per-step scalars (learning
 //     rate, bias corrections) on the device;
 //   - TrainStep, on CUDA, captures the whole step once as a CUDA graph and replays it
-//     (STARSYNTH_GRAPHS=0, or a capture that fails, runs it op by op instead).
+//     (STARSYNTH_GRAPHS=0, or a capture that fails, runs it op by op instead);
+//   - Bf16Autocast is the autocast guard the evaluator's and the benchmarks' forward passes share.
 // Only evaluator translation units and benchmarks include this header (it pulls in LibTorch).
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <functional>
@@ -18,6 +20,35 @@
 #include <vector>
 
 namespace starsynth {
+
+// bf16 autocast of CUDA forward passes while in scope (LibTorch ≥ 2.4's per-device API; the CPU
+// build has none). `on` = false does nothing.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool on) : on_(on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    if (on_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    }
+#else
+    on_ = false;
+#endif
+  }
+  ~Bf16Autocast() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    if (on_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+      at::autocast::clear_cache();
+    }
+#endif
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool on_;
+};
 
 struct AdamWSettings {
   double weight_decay = 0.1;  // on the `decay` tensors only

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
+#include <vector>
 
 namespace starsynth {
 
@@ -23,5 +25,11 @@ inline int64_t uniform_int(Rng& rng, int64_t lo, int64_t hi) {
 
 // Uniform double in [0, 1) with 53 random bits.
 inline double uniform01(Rng& rng) { return double(rng() >> 11) * 0x1.0p-53; }
+
+// Uniform random permutation in place (Fisher-Yates, from the back).
+template <typename T>
+void shuffle(std::vector<T>& v, Rng& rng) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[size_t(uniform_int(rng, 0, int64_t(i) - 1))]);
+}
 
 }  // namespace starsynth

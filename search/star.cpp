@@ -107,7 +107,7 @@ pagmo::population star::evolve(pagmo::population pop) const {
       if (cursor == order.size()) {
         order.resize(n);
         for (size_t i = 0; i < n; ++i) order[i] = i;
-        for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[size_t(uniform_int(rng_, 0, int64_t(i)))]);
+        shuffle(order, rng_);
         cursor = 0;
       }
       return order[cursor++];

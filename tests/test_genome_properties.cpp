@@ -44,7 +44,7 @@ Genome permute_labels(const SearchSpace& space, Genome g, Rng& rng) {
   for (int LivGene::*label : {&LivGene::feat_group, &LivGene::fg_group}) {
     std::vector<int> perm(size_t(space.num_livs));
     std::iota(perm.begin(), perm.end(), 1);
-    for (size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[size_t(uniform_int(rng, 0, int64_t(i)))]);
+    shuffle(perm, rng);
     for (LivGene& liv : g.livs) liv.*label = perm[size_t(liv.*label - 1)];
   }
   return g;

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "evaluator/model.h"
@@ -170,16 +169,8 @@ TEST_F(TrainStepTest, AReplayedCudaGraphTrainsLikeOpByOp) {
         FlatAdamW flat(decay, no_decay, AdamWSettings{});
         const int64_t steps = 12;
         auto loss = [&](const at::Tensor& x, const at::Tensor& y) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-          at::autocast::set_autocast_enabled(at::kCUDA, bf16);
-          at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-          const at::Tensor l = loss_of(m, x, y);
-          at::autocast::set_autocast_enabled(at::kCUDA, false);
-          at::autocast::clear_cache();
-          return l;
-#else
+          const Bf16Autocast autocast(bf16);
           return loss_of(m, x, y);
-#endif
         };
         TrainStep runner(loss, flat, torch::kCUDA, steps, graphs);
         torch::manual_seed(3);
