@@ -7,7 +7,10 @@
 // Forward: y = q ⊙ (h ∗ (k ⊙ v) + D ⊙ k ⊙ v) reads q, k, v and writes y. Backward (timed as
 // forward + backward, minus forward): reads q, k, v, dy and writes dq, dk, dv (filter gradients
 // are small). Then the Rec-1 / Rec-2 recurrence (state 16 / 2), float32; ×faster compares forward
-// plus backward with the composite's. Times are medians over repeats of the mean over iters, µs.
+// plus backward with the composite's. Last, the pointwise operators of attention and SwiGLU layers
+// (rotary embedding, SwiGLU's activation, bf16) and RMSNorm (float32, LibTorch's own operator
+// against the composite form), at the same shapes. Times are medians over repeats of the mean
+// over iters, µs.
 #include <torch/torch.h>
 
 #include <ATen/cuda/CUDAContext.h>
@@ -145,6 +148,48 @@ int main(int argc, char** argv) {
                   E == 16 ? "Rec-1" : "Rec-2", static_cast<long long>(E), fwd[1], fwd[0], floor_fwd, fwd[1] / floor_fwd,
                   fwdbwd[1] - fwd[1], fwdbwd[0] - fwd[0], floor_bwd, fwdbwd[0] / fwdbwd[1]);
     }
+  }
+
+  // Pointwise operators: `run(kernel)` computes the output with (1) or without (0) the kernel.
+  std::printf("\n%-22s %-10s %4s | %9s %9s %9s %7s | %9s %9s %9s %8s\n", "shape", "op", "", "fwd µs", "composite",
+              "floor", "÷floor", "bwd µs", "composite", "floor", "×faster");
+  for (const auto& s : shapes) {
+    const int64_t B = s[0], L = s[1], D = s[2], hd = 64;
+    const auto bf16 = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+    auto row = [&](const char* name, const std::vector<at::Tensor>& leaves, const std::function<at::Tensor(bool)>& run,
+                   double element_bytes, int fwd_tensors, int bwd_tensors) {
+      const at::Tensor dy = at::randn_like(run(false).detach());
+      double fwd[2], fwdbwd[2];
+      for (int kernel = 0; kernel < 2; ++kernel) {
+        if (kernel) kernels::install();
+        else kernels::uninstall();
+        fwd[kernel] = median_us([&] { run(kernel); }, repeats, iters);
+        fwdbwd[kernel] = median_us(
+            [&] {
+              torch::AutoGradMode grad(true);
+              torch::autograd::grad({run(kernel)}, leaves, {dy});
+            },
+            repeats, iters);
+      }
+      const double tensor_bytes = double(B * L * D) * element_bytes;
+      const double floor_fwd = 1e6 * fwd_tensors * tensor_bytes / bandwidth, floor_bwd = 1e6 * bwd_tensors * tensor_bytes / bandwidth;
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "B=%lld L=%lld D=%lld", static_cast<long long>(B), static_cast<long long>(L),
+                    static_cast<long long>(D));
+      std::printf("%-22s %-10s %4s | %9.0f %9.0f %9.0f %7.2f | %9.0f %9.0f %9.0f %8.1f\n", shape, name, "", fwd[1],
+                  fwd[0], floor_fwd, fwd[1] / floor_fwd, fwdbwd[1] - fwd[1], fwdbwd[0] - fwd[0], floor_bwd,
+                  fwdbwd[0] / fwdbwd[1]);
+    };
+    // The projection's output [B, L, D] seen as [B, H, L, hd], as attention hands it over.
+    const at::Tensor proj = at::randn({B, L, D}, bf16).requires_grad_();
+    row("RoPE", {proj}, [&](bool) { return rotary_embedding(proj.view({B, L, D / hd, hd}).transpose(1, 2), 0, 1e4); },
+        2, 2, 2);
+    const at::Tensor g = at::randn({B, L, D}, bf16).requires_grad_(), u = at::randn({B, L, D}, bf16).requires_grad_();
+    row("SwiGLU", {g, u}, [&](bool) { return swiglu(g, u); }, 2, 3, 5);
+    const at::Tensor x = at::randn({B, L, D}, bf16.dtype(at::kFloat)).requires_grad_();
+    const at::Tensor w = at::randn({D}, bf16.dtype(at::kFloat)).requires_grad_();
+    row("RMSNorm", {x, w}, [&](bool fused) { return fused ? rms_norm(x, w, 1e-5) : rms_norm_reference(x, w, 1e-5); },
+        4, 2, 3);
   }
   return 0;
 }

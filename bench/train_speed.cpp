@@ -22,6 +22,8 @@
 #include "genome/metrics.h"
 #include "genome/presets.h"
 #ifdef STARSYNTH_KERNELS
+#include <nvtx3/nvToolsExt.h>  // header-only: marks the timed steps for bench/profile_step.sh (ncu)
+
 #include "kernels/ops.h"
 #endif
 
@@ -116,6 +118,9 @@ int main(int argc, char** argv) {
   wait();
   const AnalyticMetrics a = analyze(spec, seq, 2);
   std::vector<double> rates;
+#ifdef STARSYNTH_KERNELS
+  nvtxRangePushA("timed");
+#endif
   for (int r = 0; r < repeats; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step();
@@ -124,6 +129,9 @@ int main(int argc, char** argv) {
     rates.push_back(double(batch * seq * steps) / s);
     std::printf("repeat %d: %.0f tokens/s, %.2f ms/step\n", r, rates.back(), 1e3 * s / steps);
   }
+#ifdef STARSYNTH_KERNELS
+  nvtxRangePop();
+#endif
   std::sort(rates.begin(), rates.end());
   const double median = rates[rates.size() / 2];
   // Training ≈ 3 × the forward FLOPs (forward plus twice for the backward).

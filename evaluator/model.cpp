@@ -23,6 +23,8 @@ at::ScalarType wide(const at::Tensor& t) {
 
 GatedConvKernel g_gated_conv_kernel = nullptr;
 ScanKernel g_scan_kernel = nullptr;
+RopeKernel g_rope_kernel = nullptr;
+SwigluKernel g_swiglu_kernel = nullptr;
 
 // x [B, L, C], kernel [C, 1, k] → causal depthwise convolution, [B, L, C].
 at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& kernel) {
@@ -43,20 +45,6 @@ at::Tensor fft_conv(const at::Tensor& z, const at::Tensor& h) {
   const at::Tensor zf = torch::fft::rfft(z.transpose(1, 2).to(wide(z)), n);
   const at::Tensor hf = torch::fft::rfft(h.slice(-1, 0, L).to(wide(z)), n);
   return torch::fft::irfft(zf * hf, n).slice(-1, 0, L).transpose(1, 2).to(z.dtype());
-}
-
-// Rotary position embedding (GPT-NeoX layout) on x [B, H, L, hd], positions offset..offset+L-1.
-at::Tensor rope(const at::Tensor& x, int64_t offset, double theta) {
-  const int64_t L = x.size(2), hd = x.size(3), half = hd / 2;
-  if (half == 0) return x;
-  auto opts = at::TensorOptions().dtype(wide(x)).device(x.device());
-  const at::Tensor inv = at::pow(theta, -at::arange(0, half, opts) * 2.0 / double(hd));
-  const at::Tensor angle = at::arange(offset, offset + L, opts).unsqueeze(1) * inv.unsqueeze(0);  // [L, half]
-  const at::Tensor cos = angle.cos().to(x.dtype()), sin = angle.sin().to(x.dtype());
-  const at::Tensor x1 = x.slice(-1, 0, half), x2 = x.slice(-1, half, 2 * half);
-  std::vector<at::Tensor> parts = {x1 * cos - x2 * sin, x2 * cos + x1 * sin};
-  if (hd % 2) parts.push_back(x.slice(-1, 2 * half));
-  return at::cat(parts, -1);
 }
 
 // Softmax attention; q [B, H, Lq, hd], k/v [B, KVH, Lk, hd]. Causal when Lq == Lk.
@@ -236,6 +224,48 @@ at::Tensor diagonal_scan(const at::Tensor& log_a, const at::Tensor& x, const at:
 
 void use_scan_kernel(ScanKernel kernel) { g_scan_kernel = kernel; }
 
+at::Tensor rotary_embedding_reference(const at::Tensor& x, int64_t offset, double theta) {
+  const int64_t L = x.size(2), hd = x.size(3), half = hd / 2;
+  if (half == 0) return x;
+  auto opts = at::TensorOptions().dtype(wide(x)).device(x.device());
+  const at::Tensor inv = at::pow(theta, -at::arange(0, half, opts) * 2.0 / double(hd));
+  const at::Tensor angle = at::arange(offset, offset + L, opts).unsqueeze(1) * inv.unsqueeze(0);  // [L, half]
+  const at::Tensor cos = angle.cos().to(x.dtype()), sin = angle.sin().to(x.dtype());
+  const at::Tensor x1 = x.slice(-1, 0, half), x2 = x.slice(-1, half, 2 * half);
+  std::vector<at::Tensor> parts = {x1 * cos - x2 * sin, x2 * cos + x1 * sin};
+  if (hd % 2) parts.push_back(x.slice(-1, 2 * half));
+  return at::cat(parts, -1);
+}
+
+at::Tensor rotary_embedding(const at::Tensor& x, int64_t offset, double theta) {
+  if (g_rope_kernel && x.is_cuda()) return g_rope_kernel(x, offset, theta);
+  return rotary_embedding_reference(x, offset, theta);
+}
+
+void use_rope_kernel(RopeKernel kernel) { g_rope_kernel = kernel; }
+
+at::Tensor swiglu_reference(const at::Tensor& g, const at::Tensor& u) { return at::silu(g) * u; }
+
+at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
+  if (g_swiglu_kernel && g.is_cuda()) return g_swiglu_kernel(g, u);
+  return swiglu_reference(g, u);
+}
+
+void use_swiglu_kernel(SwigluKernel kernel) { g_swiglu_kernel = kernel; }
+
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::Tensor xf = x.to(wide(x));
+  return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.dtype()) * weight;
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (x.scalar_type() == weight.scalar_type() && x.scalar_type() == wide(x))
+    return at::rms_norm(x, {x.size(-1)}, weight, eps);
+#endif
+  return rms_norm_reference(x, weight, eps);
+}
+
 struct LivModelImpl::Features {
   std::map<size_t, std::vector<at::Tensor>> by_layer;
 };
@@ -286,8 +316,7 @@ at::Tensor LivModelImpl::norm(const at::Tensor& x, const std::string& prefix, co
   const at::Tensor weight = w.at(prefix + "weight");
   if (spec_.norm == NormType::LayerNorm)
     return at::layer_norm(x, {spec_.width}, weight, w.at(prefix + "bias"), spec_.norm_eps);
-  const at::Tensor xf = x.to(wide(x));
-  return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + spec_.norm_eps)).to(x.dtype()) * weight;
+  return rms_norm(x, weight, spec_.norm_eps);
 }
 
 at::Tensor LivModelImpl::hidden(const at::Tensor& tokens) {
@@ -328,12 +357,12 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
         };
         at::Tensor q = project("q", H), k, v;
         const bool rotary = spec_.position == PositionEncoding::RoPE;
-        if (rotary) q = rope(q, 0, spec_.rope_theta);
+        if (rotary) q = rotary_embedding(q, 0, spec_.rope_theta);
         if (reuses) {
           k = feature(0), v = feature(1);
         } else {
           k = project("k", KVH), v = project("v", KVH);
-          if (rotary) k = rope(k, 0, spec_.rope_theta);
+          if (rotary) k = rotary_embedding(k, 0, spec_.rope_theta);
           produced.insert(produced.end(), {k, v});
         }
         y = attend(q, k, v, true).transpose(1, 2).reshape({B, L, H * hd});
@@ -385,10 +414,15 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
         break;
       }
       case Family::SwiGLU: {
-        at::Tensor gate;
-        if (reuses) gate = feature(0);
-        else gate = at::silu(linear(w, p + "gate", x)), produced.push_back(gate);
-        y = gate * linear(w, p + "up", x);
+        if (reuses) {
+          y = feature(0) * linear(w, p + "up", x);
+        } else if (produces_[i].empty()) {
+          y = swiglu(linear(w, p + "gate", x), linear(w, p + "up", x));  // one pass, no gate kept
+        } else {
+          const at::Tensor gate = at::silu(linear(w, p + "gate", x));
+          produced.push_back(gate);
+          y = gate * linear(w, p + "up", x);
+        }
         break;
       }
       case Family::Mlp: y = at::gelu(linear(w, p + "up", x), "tanh"); break;
@@ -499,12 +533,12 @@ at::Tensor LivModelImpl::mix_step(size_t i, const at::Tensor& x, DecodeState& st
         };
         const bool rotary = spec_.position == PositionEncoding::RoPE;
         at::Tensor q = project("q", H), k, v;
-        if (rotary) q = rope(q, t, spec_.rope_theta);
+        if (rotary) q = rotary_embedding(q, t, spec_.rope_theta);
         if (reuses) {
           k = feature(0), v = feature(1);
         } else {
           at::Tensor kn = project("k", KVH);
-          if (rotary) kn = rope(kn, t, spec_.rope_theta);
+          if (rotary) kn = rotary_embedding(kn, t, spec_.rope_theta);
           k = st.at(p + "k") = at::cat({st.at(p + "k"), kn}, 2);
           v = st.at(p + "v") = at::cat({st.at(p + "v"), project("v", KVH)}, 2);
           produced.insert(produced.end(), {k, v});
@@ -564,10 +598,15 @@ at::Tensor LivModelImpl::mix_step(size_t i, const at::Tensor& x, DecodeState& st
         break;
       }
       case Family::SwiGLU: {
-        at::Tensor gate;
-        if (reuses) gate = feature(0);
-        else gate = at::silu(linear(w, p + "gate", x)), produced.push_back(gate);
-        y = gate * linear(w, p + "up", x);
+        if (reuses) {
+          y = feature(0) * linear(w, p + "up", x);
+        } else if (produces_[i].empty()) {
+          y = swiglu(linear(w, p + "gate", x), linear(w, p + "up", x));  // one pass, no gate kept
+        } else {
+          const at::Tensor gate = at::silu(linear(w, p + "gate", x));
+          produced.push_back(gate);
+          y = gate * linear(w, p + "up", x);
+        }
         break;
       }
       case Family::Mlp: y = at::gelu(linear(w, p + "up", x), "tanh"); break;

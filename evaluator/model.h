@@ -86,4 +86,23 @@ using ScanKernel = at::Tensor (*)(const at::Tensor& log_a, const at::Tensor& x, 
                                   const at::Tensor& C);
 void use_scan_kernel(ScanKernel kernel);
 
+// Rotary position embedding (GPT-NeoX layout) of x [B, H, L, hd] at positions offset … offset+L−1,
+// returned contiguous; CUDA tensors go to the kernel when one is installed.
+at::Tensor rotary_embedding(const at::Tensor& x, int64_t offset, double theta);
+at::Tensor rotary_embedding_reference(const at::Tensor& x, int64_t offset, double theta);
+using RopeKernel = at::Tensor (*)(const at::Tensor& x, int64_t offset, double theta);
+void use_rope_kernel(RopeKernel kernel);
+
+// SwiGLU's activation silu(g) ⊙ u; CUDA tensors go to the kernel when one is installed.
+at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
+at::Tensor swiglu_reference(const at::Tensor& g, const at::Tensor& u);
+using SwigluKernel = at::Tensor (*)(const at::Tensor& g, const at::Tensor& u);
+void use_swiglu_kernel(SwigluKernel kernel);
+
+// RMSNorm over the last dimension, in at least float32: x / √(mean(x²) + eps) · weight. LibTorch
+// ≥ 2.4 has it as one operator (one fused kernel forward on CUDA in recent versions); the
+// reference is the composite form older versions run.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+
 }  // namespace starsynth

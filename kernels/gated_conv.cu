@@ -13,8 +13,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <stdexcept>
-#include <string>
+
+#include "kernels/cuda_util.cuh"
 
 namespace starsynth::kernels {
 namespace {
@@ -23,20 +23,12 @@ constexpr int kChannels = 64;  // per block
 constexpr int kRows = 4;       // thread rows per block: 256 threads
 constexpr int kTile = 64;      // time steps per tile
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("gated_conv: ") + what + ": " + cudaGetErrorString(e));
-}
+using cuda::Accumulate;
+using cuda::multiprocessors;
+using cuda::narrow;
+using cuda::widen;
 
-template <typename T> struct Accumulate { using type = float; };
-template <> struct Accumulate<double> { using type = double; };
-
-__device__ __forceinline__ float widen(float x) { return x; }
-__device__ __forceinline__ double widen(double x) { return x; }
-__device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <typename T> __device__ __forceinline__ T narrow(float x);
-template <> __device__ __forceinline__ float narrow<float>(float x) { return x; }
-template <> __device__ __forceinline__ __nv_bfloat16 narrow<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-template <typename T> __device__ __forceinline__ T narrow(double x) { return x; }
+void check(cudaError_t e, const char* what) { cuda::check(e, "gated_conv", what); }
 
 template <typename A> size_t forward_smem(int K) { return sizeof(A) * kChannels * size_t(K + kTile + K - 1); }
 template <typename A> size_t backward_smem(int K) {
@@ -201,13 +193,6 @@ int device_smem_limit() {
   check(cudaGetDevice(&device), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "shared memory limit");
   return limit;
-}
-
-int multiprocessors() {
-  int device = 0, n = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "multiprocessor count");
-  return n;
 }
 
 template <typename T, typename A, int KMAX>

@@ -3,13 +3,18 @@
 #include "kernels/ops.h"
 
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "evaluator/model.h"
 #include "kernels/gated_conv.h"
+#include "kernels/pointwise.h"
 #include "kernels/scan.h"
 
 namespace starsynth::kernels {
@@ -127,18 +132,131 @@ at::Tensor scan_cuda(const at::Tensor& log_a, const at::Tensor& x, const at::Ten
   return Scan::apply(log_a.contiguous(), x.contiguous(), B.contiguous(), C.contiguous());
 }
 
+// cos and sin of the rotary angles (position · θ^(−2i/hd)) for one length, offset, head size and
+// accumulation type, computed in float64 once and kept: inside a CUDA graph the table is then a
+// constant, not a dozen small kernels per attention layer. Kept only for whole sequences (offset 0;
+// a decode step's table is one row) and never while the stream is being captured: the capture
+// records kernels without running them, so such a table would hold nothing until the graph replays.
+std::pair<at::Tensor, at::Tensor> rope_table(const at::Tensor& x, int64_t offset, double theta, at::ScalarType acc) {
+  using Key = std::tuple<int, int64_t, int64_t, int64_t, double, int>;
+  static std::mutex mutex;
+  static auto* tables = new std::map<Key, std::pair<at::Tensor, at::Tensor>>();  // never destroyed: CUDA may be gone at exit
+  const int64_t L = x.size(2), hd = x.size(3), half = hd / 2;
+  const Key key{x.get_device(), L, offset, hd, theta, int(acc)};
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    auto it = tables->find(key);
+    if (it != tables->end()) return it->second;
+  }
+  const torch::NoGradGuard no_grad;
+  const auto f64 = at::TensorOptions().dtype(at::kDouble).device(x.device());
+  const at::Tensor inv = at::pow(theta, -at::arange(0, half, f64) * 2.0 / double(hd));
+  const at::Tensor angle = at::arange(offset, offset + L, f64).unsqueeze(1) * inv.unsqueeze(0);  // [L, half]
+  std::pair<at::Tensor, at::Tensor> table{angle.cos().to(acc).contiguous(), angle.sin().to(acc).contiguous()};
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  C10_CUDA_CHECK(cudaStreamIsCapturing(at::cuda::getCurrentCUDAStream().stream(), &capturing));
+  if (offset == 0 && capturing == cudaStreamCaptureStatusNone) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (tables->size() > 256) tables->clear();  // lengths of a long-running process: keep it bounded
+    tables->emplace(key, table);
+  }
+  return table;
+}
+
+RopeArgs rope_args(const at::Tensor& x, const at::Tensor& y, const at::Tensor& cos, const at::Tensor& sin, bool inverse) {
+  RopeArgs a;
+  a.dtype = dtype_of(x.scalar_type());
+  a.batch = x.size(0), a.heads = x.size(1), a.length = x.size(2), a.head_dim = x.size(3);
+  for (int d = 0; d < 3; ++d) a.x_strides[d] = x.stride(d), a.y_strides[d] = y.stride(d);
+  a.x = x.data_ptr(), a.cos = cos.data_ptr(), a.sin = sin.data_ptr(), a.inverse = inverse;
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  return a;
+}
+
+// x [B, H, L, hd] with unit stride along hd. The output is contiguous (attention's layout); the
+// gradient takes x's own layout (when x is dense, as the projection's transposed view is), so
+// that the view's backward is free.
+struct Rope : torch::autograd::Function<Rope> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+    at::Tensor y = at::empty(x.sizes(), x.options());
+    rope(rope_args(x, y, cos, sin, false), y.data_ptr());
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    ctx->saved_data["strides"] = x.is_non_overlapping_and_dense() ? x.strides().vec() : y.strides().vec();
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    at::Tensor dy = grads[0];
+    const c10::cuda::CUDAGuard guard(dy.device());
+    if (dy.stride(3) != 1) dy = dy.contiguous();
+    const at::Tensor dx = at::empty_strided(ctx->saved_data["sizes"].toIntVector(),
+                                            ctx->saved_data["strides"].toIntVector(), dy.options());
+    rope(rope_args(dy, dx, s[0], s[1], true), dx.data_ptr());
+    return {dx, at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor rope_cuda(const at::Tensor& x, int64_t offset, double theta) {
+  const at::ScalarType t = x.scalar_type();
+  if (x.dim() != 4 || x.size(3) < 2 || x.stride(3) != 1 || !has_kernel_dtype(t))
+    return rotary_embedding_reference(x, offset, theta);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto [cos, sin] = rope_table(x, offset, theta, t == at::kDouble ? at::kDouble : at::kFloat);
+  return Rope::apply(x, cos, sin);
+}
+
+// g and u contiguous, of one shape and dtype.
+struct Swiglu : torch::autograd::Function<Swiglu> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& g, const at::Tensor& u) {
+    at::Tensor y = at::empty_like(g);
+    swiglu_forward(dtype_of(g.scalar_type()), g.numel(), g.data_ptr(), u.data_ptr(), y.data_ptr(),
+                   at::cuda::getCurrentCUDAStream().stream());
+    ctx->save_for_backward({g, u});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &g = s[0], &u = s[1];
+    const c10::cuda::CUDAGuard guard(g.device());
+    const at::Tensor dy = grads[0].to(g.scalar_type()).contiguous();
+    at::Tensor dg = at::empty_like(g), du = at::empty_like(u);
+    swiglu_backward(dtype_of(g.scalar_type()), g.numel(), g.data_ptr(), u.data_ptr(), dy.data_ptr(), dg.data_ptr(),
+                    du.data_ptr(), at::cuda::getCurrentCUDAStream().stream());
+    return {dg, du};
+  }
+};
+
+at::Tensor swiglu_cuda(const at::Tensor& g, const at::Tensor& u) {
+  const at::ScalarType t = g.scalar_type();
+  if (u.scalar_type() != t || !g.sizes().equals(u.sizes()) || !has_kernel_dtype(t) || !u.is_cuda())
+    return swiglu_reference(g, u);
+  const c10::cuda::CUDAGuard guard(g.device());
+  return Swiglu::apply(g.contiguous(), u.contiguous());
+}
+
 }  // namespace
+
+void uninstall() {
+  use_gated_conv_kernel(nullptr);
+  use_scan_kernel(nullptr);
+  use_rope_kernel(nullptr);
+  use_swiglu_kernel(nullptr);
+}
 
 std::string install() {
   const char* setting = std::getenv("STARSYNTH_KERNELS");
   if (setting && std::string(setting) == "0") {
-    use_gated_conv_kernel(nullptr);
-    use_scan_kernel(nullptr);
+    uninstall();
     return "";
   }
   use_gated_conv_kernel(&gated_conv_cuda);
   use_scan_kernel(&scan_cuda);
-  return "gated_conv,scan";
+  use_rope_kernel(&rope_cuda);
+  use_swiglu_kernel(&swiglu_cuda);
+  return "gated_conv,scan,rope,swiglu";
 }
 
 }  // namespace starsynth::kernels

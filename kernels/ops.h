@@ -10,5 +10,7 @@ namespace starsynth::kernels {
 // Installs every kernel, unless the environment says STARSYNTH_KERNELS=0 (for A/B measurements).
 // Returns the names of the kernels now in use, comma-separated ("" when none).
 std::string install();
+// Puts the composite forms back everywhere (for A/B comparisons in tests and benchmarks).
+void uninstall();
 
 }  // namespace starsynth::kernels

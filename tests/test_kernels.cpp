@@ -2,7 +2,9 @@
 // step), on the GPU only: forward and every gradient at random shapes (odd lengths, channel counts
 // that are no multiple of a tile, 1 to 200 taps, state sizes 1 to 16, each gate present or absent),
 // in float64, float32 and bfloat16, with outputs poisoned (NaN) beforehand so that an element left
-// unwritten fails; and whole models with and without the kernels.
+// unwritten fails; and whole models with and without the kernels. The same for the pointwise
+// kernels (rotary embedding, SwiGLU) and for LibTorch's RMSNorm operator, which the evaluator uses
+// on CUDA.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -15,6 +17,7 @@
 #include "genome/presets.h"
 #include "kernels/gated_conv.h"
 #include "kernels/ops.h"
+#include "kernels/pointwise.h"
 #include "kernels/scan.h"
 
 namespace starsynth {
@@ -133,7 +136,7 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // to bf16 for the reference too, so only the kernel's own arithmetic and output rounding count).
 TEST(GatedConvKernel, TheInstalledOpMatchesTheDefinitionInFloat32AndBFloat16) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     const double bound = t == at::kFloat ? 1e-5 : 1.6e-2;
     for (const Case& c : random_cases(12)) {
@@ -250,7 +253,7 @@ TEST(ScanKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // Through the installed op in float32 (the evaluator's recurrence type), against float64.
 TEST(ScanKernel, TheInstalledOpMatchesTheDefinitionInFloat32) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
   for (const ScanCase& c : scan_cases(8)) {
     SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " D=" + std::to_string(c.D) +
                  " E=" + std::to_string(c.E));
@@ -271,12 +274,178 @@ TEST(ScanKernel, TheInstalledOpMatchesTheDefinitionInFloat32) {
   }
 }
 
+// The rotary embedding by its definition: each pair (x_i, x_{i+hd/2}) as the complex number
+// x_i + i·x_{i+hd/2}, multiplied by e^{iθ} with θ = position · θ0^(−2i/hd); an odd last element
+// passes through.
+at::Tensor rotate_complex(const at::Tensor& x, int64_t offset, double theta0) {
+  const int64_t L = x.size(2), hd = x.size(3), half = hd / 2;
+  const auto o = x.options().dtype(at::kDouble);
+  const at::Tensor angle = at::outer(at::arange(offset, offset + L, o), at::pow(theta0, -at::arange(0, half, o) * 2.0 / double(hd)));
+  const at::Tensor z = at::complex(x.slice(-1, 0, half).to(at::kDouble), x.slice(-1, half, 2 * half).to(at::kDouble)) *
+                       at::polar(at::ones_like(angle), angle);
+  std::vector<at::Tensor> parts = {at::real(z), at::imag(z)};
+  if (hd % 2) parts.push_back(x.slice(-1, 2 * half).to(at::kDouble));
+  return at::cat(parts, -1);
+}
+
+struct RopeCase {
+  int64_t B, H, L, hd, offset;
+};
+
+std::vector<RopeCase> rope_cases(int n) {
+  std::mt19937 rng(13);
+  auto pick = [&](std::vector<int64_t> v) { return v[rng() % v.size()]; };
+  std::vector<RopeCase> out = {{1, 1, 1, 2, 0}, {2, 3, 129, 65, 0}, {1, 2, 2048, 64, 0}, {2, 4, 1, 32, 1000}};
+  for (int i = 0; i < n; ++i)
+    out.push_back({pick({1, 2, 3}), pick({1, 2, 5}), pick({1, 7, 64, 100, 257}), pick({2, 3, 16, 31, 32, 64, 128}),
+                   pick({0, 0, 5})});
+  return out;
+}
+
+std::string describe(const RopeCase& c) {
+  return "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " L=" + std::to_string(c.L) +
+         " hd=" + std::to_string(c.hd) + " offset=" + std::to_string(c.offset);
+}
+
+// The raw kernel in float64 from the projection's layout ([B, L, H, hd] seen as [B, H, L, hd]) into
+// a NaN-poisoned contiguous output, and back by the inverse rotation.
+TEST(RopeKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
+  REQUIRE_CUDA();
+  for (const RopeCase& c : rope_cases(16)) {
+    SCOPED_TRACE(describe(c));
+    torch::manual_seed(5);
+    const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+    const at::Tensor x = at::randn({c.B, c.L, c.H, c.hd}, o).transpose(1, 2);
+    const int64_t half = c.hd / 2;
+    const at::Tensor angle =
+        at::outer(at::arange(c.offset, c.offset + c.L, o), at::pow(1e4, -at::arange(0, half, o) * 2.0 / double(c.hd)));
+    const at::Tensor cos = angle.cos().contiguous(), sin = angle.sin().contiguous();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    at::Tensor y = at::full({c.B, c.H, c.L, c.hd}, nan, o);
+    kernels::RopeArgs a;
+    a.dtype = kernels::DType::Float64;
+    a.batch = c.B, a.heads = c.H, a.length = c.L, a.head_dim = c.hd;
+    for (int d = 0; d < 3; ++d) a.x_strides[d] = x.stride(d), a.y_strides[d] = y.stride(d);
+    a.x = x.data_ptr(), a.cos = cos.data_ptr(), a.sin = sin.data_ptr();
+    a.stream = at::cuda::getCurrentCUDAStream().stream();
+    kernels::rope(a, y.data_ptr());
+    EXPECT_LT(relative_error(y, rotate_complex(x, c.offset, 1e4)), 1e-13);
+    // The inverse rotation of y, written into x's strided layout, is x again.
+    at::Tensor back = at::full({c.B, c.L, c.H, c.hd}, nan, o).transpose(1, 2);
+    for (int d = 0; d < 3; ++d) a.x_strides[d] = y.stride(d), a.y_strides[d] = back.stride(d);
+    a.x = y.data_ptr(), a.inverse = true;
+    kernels::rope(a, back.data_ptr());
+    EXPECT_LT(relative_error(back, x), 1e-13);
+    ASSERT_FALSE(y.isnan().any().item<bool>());
+    ASSERT_FALSE(back.isnan().any().item<bool>());
+  }
+}
+
+// Through the installed op (autograd, the cached angle table) in float32 and bfloat16, against
+// the definition in float64 on the same (rounded) inputs, with gradients; and the composite form
+// the CPU runs against the same definition.
+TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+  for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
+    // bf16: one rounding of the output (2^-8 relative); the composite also rounds cos and sin.
+    const double bound = t == at::kFloat ? 2e-6 : 8e-3;
+    for (const RopeCase& c : rope_cases(8)) {
+      SCOPED_TRACE(describe(c) + (t == at::kFloat ? " float32" : " bfloat16"));
+      torch::manual_seed(6);
+      const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
+      const at::Tensor proj = at::randn({c.B, c.L, c.H, c.hd}, o).requires_grad_();
+      const at::Tensor exact = proj.detach().to(at::kDouble).requires_grad_();
+      const at::Tensor y = rotary_embedding(proj.transpose(1, 2), c.offset, 1e4);
+      const at::Tensor ref = rotate_complex(exact.transpose(1, 2), c.offset, 1e4);
+      EXPECT_EQ(y.scalar_type(), t);
+      EXPECT_TRUE(y.is_contiguous());
+      EXPECT_LT(relative_error(y, ref), bound);
+      EXPECT_LT(relative_error(rotary_embedding_reference(proj.detach().transpose(1, 2), c.offset, 1e4), ref),
+                t == at::kFloat ? 1e-4 : 2e-2) << "composite";  // float32 angles of long sequences are off by ~1e-4
+      const at::Tensor dy = at::randn_like(ref);
+      const at::Tensor g = torch::autograd::grad({y}, {proj}, {dy.to(t)})[0];
+      const at::Tensor ge = torch::autograd::grad({ref}, {exact}, {dy})[0];
+      EXPECT_LT(relative_error(g, ge), bound) << "gradient";
+    }
+  }
+}
+
+TEST(SwigluKernel, WritesEveryOutputAndMatchesTheDefinition) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // 1 and 1,001 elements take the single-element path, 4,096 the 16-byte packs; a tensor that
+  // starts one element into its storage is misaligned for packs.
+  for (const int64_t n : {int64_t(1), int64_t(1001), int64_t(4096)}) {
+    for (const bool misaligned : {false, true}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + (misaligned ? " misaligned" : ""));
+      torch::manual_seed(8);
+      const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+      auto make = [&](double scale) { return (scale * at::randn({n + 1}, o)).slice(0, misaligned ? 1 : 0, misaligned ? n + 1 : n); };
+      const at::Tensor g = make(3), u = make(1), dy = make(1);
+      at::Tensor y = at::full({n}, nan, o), dg = at::full({n}, nan, o), du = at::full({n}, nan, o);
+      void* stream = at::cuda::getCurrentCUDAStream().stream();
+      kernels::swiglu_forward(kernels::DType::Float64, n, g.data_ptr(), u.data_ptr(), y.data_ptr(), stream);
+      kernels::swiglu_backward(kernels::DType::Float64, n, g.data_ptr(), u.data_ptr(), dy.data_ptr(), dg.data_ptr(),
+                               du.data_ptr(), stream);
+      const at::Tensor gl = g.detach().requires_grad_(), ul = u.detach().requires_grad_();
+      const at::Tensor ref = gl / (1 + at::exp(-gl)) * ul;  // g σ(g) u
+      const auto grads = torch::autograd::grad({ref}, {gl, ul}, {dy});
+      EXPECT_LT(relative_error(y, ref), 1e-14);
+      EXPECT_LT(relative_error(dg, grads[0]), 1e-14);
+      EXPECT_LT(relative_error(du, grads[1]), 1e-14);
+      ASSERT_FALSE(y.isnan().any().item<bool>() || dg.isnan().any().item<bool>() || du.isnan().any().item<bool>());
+    }
+  }
+  for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(t == at::kFloat ? "float32" : "bfloat16");
+    const double bound = t == at::kFloat ? 1e-6 : 8e-3;
+    const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
+    const at::Tensor g = (3 * at::randn({4, 33, 96}, o)).requires_grad_(), u = at::randn({4, 33, 96}, o).requires_grad_();
+    const at::Tensor ge = g.detach().to(at::kDouble).requires_grad_(), ue = u.detach().to(at::kDouble).requires_grad_();
+    const at::Tensor y = swiglu(g, u), ref = ge / (1 + at::exp(-ge)) * ue;
+    EXPECT_EQ(y.scalar_type(), t);
+    EXPECT_LT(relative_error(y, ref), bound);
+    const at::Tensor dy = at::randn_like(ref);
+    const auto gf = torch::autograd::grad({y}, {g, u}, {dy.to(t)});
+    const auto gx = torch::autograd::grad({ref}, {ge, ue}, {dy});
+    EXPECT_LT(relative_error(gf[0], gx[0]), bound) << "dg";
+    EXPECT_LT(relative_error(gf[1], gx[1]), bound) << "du";
+  }
+}
+
+// The evaluator's RMSNorm on CUDA (LibTorch's operator) against its definition in float64, with
+// gradients for the input and the weight, in float32 and float64.
+TEST(RmsNorm, TheOperatorMatchesTheDefinitionOnTheGpu) {
+  REQUIRE_CUDA();
+  for (const at::ScalarType t : {at::kFloat, at::kDouble}) {
+    SCOPED_TRACE(t == at::kFloat ? "float32" : "float64");
+    const double bound = t == at::kFloat ? 1e-5 : 1e-12;
+    for (const int64_t d : {int64_t(1), int64_t(37), int64_t(768), int64_t(4096)}) {
+      SCOPED_TRACE("width " + std::to_string(d));
+      torch::manual_seed(9);
+      const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
+      const at::Tensor x = (2 * at::randn({3, 50, d}, o)).requires_grad_(), w = at::randn({d}, o).requires_grad_();
+      const at::Tensor xe = x.detach().to(at::kDouble).requires_grad_(), we = w.detach().to(at::kDouble).requires_grad_();
+      const at::Tensor y = rms_norm(x, w, 1e-5), ref = xe / at::sqrt((xe * xe).mean(-1, true) + 1e-5) * we;
+      EXPECT_EQ(y.scalar_type(), t);
+      EXPECT_LT(relative_error(y, ref), bound);
+      const at::Tensor dy = at::randn_like(ref);
+      const auto gf = torch::autograd::grad({y}, {x, w}, {dy.to(t)});
+      const auto gx = torch::autograd::grad({ref}, {xe, we}, {dy});
+      EXPECT_LT(relative_error(gf[0], gx[0]), bound) << "dx";
+      EXPECT_LT(relative_error(gf[1], gx[1]), bound * 10) << "dweight (a sum over 150 rows)";
+    }
+  }
+}
+
 // Models on the GPU compute the same loss and gradients with the kernels as without: the
-// StripedHyena 2 preset (Hyena-SE, -MR, -LI and their short convolutions) and the StripedMamba one
-// (Rec-1).
+// StripedHyena 2 preset (Hyena-SE, -MR, -LI and their short convolutions), the StripedMamba one
+// (Rec-1) and Transformer++ (rotary attention, SwiGLU).
 TEST(Kernels, ModelsTrainTheSameWithAndWithoutThem) {
   REQUIRE_CUDA();
-  for (const std::string name : {"striped-hyena2", "striped-mamba"}) {
+  for (const std::string name : {"striped-hyena2", "striped-mamba", "transformer++"}) {
     SCOPED_TRACE(name);
     const SearchSpace space = preset_space(8, 64, 64);
     const ModelSpec spec = compile(space, preset_genome(space, name));
@@ -286,10 +455,9 @@ TEST(Kernels, ModelsTrainTheSameWithAndWithoutThem) {
     const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
     auto loss_and_grads = [&](bool kernels) {
       if (kernels) {
-        EXPECT_EQ(kernels::install(), "gated_conv,scan");
+        EXPECT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
       } else {
-        use_gated_conv_kernel(nullptr);
-        use_scan_kernel(nullptr);
+        kernels::uninstall();
       }
       model->zero_grad();
       const at::Tensor logits = model->forward(tokens);

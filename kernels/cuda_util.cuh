@@ -1,0 +1,36 @@
+// What the .cu files of kernels/ share: error checks that say which kernel failed, the
+// accumulation type of each storage type, and the conversions between them.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace starsynth::kernels::cuda {
+
+inline void check(cudaError_t e, const char* kernel, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(kernel) + ": " + what + ": " + cudaGetErrorString(e));
+}
+
+inline int multiprocessors() {
+  int device = 0, n = 0;
+  check(cudaGetDevice(&device), "kernels", "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "kernels", "multiprocessor count");
+  return n;
+}
+
+// Arithmetic in float for float and bfloat16 storage, in double for double.
+template <typename T> struct Accumulate { using type = float; };
+template <> struct Accumulate<double> { using type = double; };
+
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ double widen(double x) { return x; }
+__device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T narrow(float x);
+template <> __device__ __forceinline__ float narrow<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 narrow<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <typename T> __device__ __forceinline__ T narrow(double x) { return x; }
+
+}  // namespace starsynth::kernels::cuda

@@ -1,0 +1,173 @@
+// Rotary embedding: a thread rotates one pair (i, i + hd/2) of one row (batch, head, position),
+// so a warp reads and writes 32 consecutive elements of each half of a row; input and output take
+// any strides, which lets the forward pass read the projection's [B, L, H, hd] layout and write the
+// [B, H, L, hd] layout attention wants (the transpose costs nothing extra), and the backward pass
+// write its gradient straight back into the projection's layout. The angles come from a table the
+// glue computes once per length.
+//
+// SwiGLU: a grid-stride loop over packs of 16 bytes (8 bfloat16, 4 float) when every pointer is
+// aligned to them, single elements otherwise.
+#include "kernels/pointwise.h"
+
+#include <algorithm>
+
+#include "kernels/cuda_util.cuh"
+
+namespace starsynth::kernels {
+namespace {
+
+using cuda::Accumulate;
+using cuda::narrow;
+using cuda::widen;
+
+constexpr int kThreads = 256;
+
+template <typename T, typename A>
+__global__ void __launch_bounds__(kThreads)
+    rope_kernel(const T* __restrict__ x, T* __restrict__ y, const A* __restrict__ cos_table,
+                const A* __restrict__ sin_table, int64_t heads, int64_t length, int64_t hd, int64_t xb, int64_t xh,
+                int64_t xl, int64_t yb, int64_t yh, int64_t yl, int64_t rows, bool inverse) {
+  const int64_t half = hd / 2, per_row = half + (hd & 1);  // an odd head size's last element is copied
+  const int64_t total = rows * per_row;
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t i = idx % per_row, row = idx / per_row;
+    const int64_t t = row % length, h = (row / length) % heads, b = row / (length * heads);
+    const T* xr = x + b * xb + h * xh + t * xl;
+    T* yr = y + b * yb + h * yh + t * yl;
+    if (i == half) {
+      yr[2 * half] = xr[2 * half];
+      continue;
+    }
+    const A c = cos_table[t * half + i], s = inverse ? -sin_table[t * half + i] : sin_table[t * half + i];
+    const A x1 = widen(xr[i]), x2 = widen(xr[i + half]);
+    yr[i] = narrow<T>(x1 * c - x2 * s);
+    yr[i + half] = narrow<T>(x2 * c + x1 * s);
+  }
+}
+
+int blocks_for(int64_t work) {
+  // Enough blocks for every thread to have a few items, no more than the grid-stride loop needs.
+  const int64_t wanted = (work + kThreads - 1) / kThreads;
+  return int(std::clamp<int64_t>(wanted, 1, int64_t(cuda::multiprocessors()) * 16));
+}
+
+template <typename T>
+void rope_typed(const RopeArgs& a, void* y) {
+  using A = typename Accumulate<T>::type;
+  const int64_t rows = a.batch * a.heads * a.length, work = rows * (a.head_dim / 2 + (a.head_dim & 1));
+  if (work == 0) return;
+  rope_kernel<T, A><<<blocks_for(work), kThreads, 0, static_cast<cudaStream_t>(a.stream)>>>(
+      static_cast<const T*>(a.x), static_cast<T*>(y), static_cast<const A*>(a.cos), static_cast<const A*>(a.sin),
+      a.heads, a.length, a.head_dim, a.x_strides[0], a.x_strides[1], a.x_strides[2], a.y_strides[0], a.y_strides[1],
+      a.y_strides[2], rows, a.inverse);
+  cuda::check(cudaGetLastError(), "rope", "launch");
+}
+
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+template <typename A> __device__ __forceinline__ A sigmoid(A g) { return A(1) / (A(1) + exp(-g)); }
+template <> __device__ __forceinline__ float sigmoid<float>(float g) { return 1.f / (1.f + expf(-g)); }
+
+template <typename T, typename A, int V>
+__global__ void __launch_bounds__(kThreads)
+    swiglu_forward_kernel(const T* __restrict__ g, const T* __restrict__ u, T* __restrict__ y, int64_t packs) {
+  for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < packs; p += int64_t(gridDim.x) * blockDim.x) {
+    const Pack<T, V> gp = reinterpret_cast<const Pack<T, V>*>(g)[p], up = reinterpret_cast<const Pack<T, V>*>(u)[p];
+    Pack<T, V> yp;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const A gv = widen(gp.v[k]);
+      yp.v[k] = narrow<T>(gv * sigmoid(gv) * widen(up.v[k]));
+    }
+    reinterpret_cast<Pack<T, V>*>(y)[p] = yp;
+  }
+}
+
+// d/dg [g σ(g)] = σ(g) (1 + g (1 − σ(g)))
+template <typename T, typename A, int V>
+__global__ void __launch_bounds__(kThreads)
+    swiglu_backward_kernel(const T* __restrict__ g, const T* __restrict__ u, const T* __restrict__ dy,
+                           T* __restrict__ dg, T* __restrict__ du, int64_t packs) {
+  for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < packs; p += int64_t(gridDim.x) * blockDim.x) {
+    const Pack<T, V> gp = reinterpret_cast<const Pack<T, V>*>(g)[p], up = reinterpret_cast<const Pack<T, V>*>(u)[p];
+    const Pack<T, V> dp = reinterpret_cast<const Pack<T, V>*>(dy)[p];
+    Pack<T, V> dgp, dup;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const A gv = widen(gp.v[k]), uv = widen(up.v[k]), d = widen(dp.v[k]), s = sigmoid(gv);
+      dgp.v[k] = narrow<T>(d * uv * s * (A(1) + gv * (A(1) - s)));
+      dup.v[k] = narrow<T>(d * gv * s);
+    }
+    reinterpret_cast<Pack<T, V>*>(dg)[p] = dgp;
+    reinterpret_cast<Pack<T, V>*>(du)[p] = dup;
+  }
+}
+
+bool aligned(std::initializer_list<const void*> ptrs, size_t bytes) {
+  for (const void* p : ptrs)
+    if (reinterpret_cast<uintptr_t>(p) % bytes) return false;
+  return true;
+}
+
+template <typename T>
+void swiglu_forward_typed(int64_t n, const void* g, const void* u, void* y, cudaStream_t stream) {
+  using A = typename Accumulate<T>::type;
+  constexpr int V = 16 / sizeof(T);
+  if (n % V == 0 && aligned({g, u, y}, 16))
+    swiglu_forward_kernel<T, A, V><<<blocks_for(n / V), kThreads, 0, stream>>>(
+        static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n / V);
+  else
+    swiglu_forward_kernel<T, A, 1><<<blocks_for(n), kThreads, 0, stream>>>(
+        static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(y), n);
+  cuda::check(cudaGetLastError(), "swiglu", "forward launch");
+}
+
+template <typename T>
+void swiglu_backward_typed(int64_t n, const void* g, const void* u, const void* dy, void* dg, void* du,
+                           cudaStream_t stream) {
+  using A = typename Accumulate<T>::type;
+  constexpr int V = 16 / sizeof(T);
+  const T *gt = static_cast<const T*>(g), *ut = static_cast<const T*>(u), *dyt = static_cast<const T*>(dy);
+  T *dgt = static_cast<T*>(dg), *dut = static_cast<T*>(du);
+  if (n % V == 0 && aligned({g, u, dy, dg, du}, 16))
+    swiglu_backward_kernel<T, A, V><<<blocks_for(n / V), kThreads, 0, stream>>>(gt, ut, dyt, dgt, dut, n / V);
+  else
+    swiglu_backward_kernel<T, A, 1><<<blocks_for(n), kThreads, 0, stream>>>(gt, ut, dyt, dgt, dut, n);
+  cuda::check(cudaGetLastError(), "swiglu", "backward launch");
+}
+
+}  // namespace
+
+void rope(const RopeArgs& a, void* y) {
+  switch (a.dtype) {
+    case DType::Float32: return rope_typed<float>(a, y);
+    case DType::Float64: return rope_typed<double>(a, y);
+    case DType::BFloat16: return rope_typed<__nv_bfloat16>(a, y);
+  }
+}
+
+void swiglu_forward(DType dtype, int64_t n, const void* g, const void* u, void* y, void* stream) {
+  if (n == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case DType::Float32: return swiglu_forward_typed<float>(n, g, u, y, s);
+    case DType::Float64: return swiglu_forward_typed<double>(n, g, u, y, s);
+    case DType::BFloat16: return swiglu_forward_typed<__nv_bfloat16>(n, g, u, y, s);
+  }
+}
+
+void swiglu_backward(DType dtype, int64_t n, const void* g, const void* u, const void* dy, void* dg, void* du,
+                     void* stream) {
+  if (n == 0) return;
+  const auto s = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case DType::Float32: return swiglu_backward_typed<float>(n, g, u, dy, dg, du, s);
+    case DType::Float64: return swiglu_backward_typed<double>(n, g, u, dy, dg, du, s);
+    case DType::BFloat16: return swiglu_backward_typed<__nv_bfloat16>(n, g, u, dy, dg, du, s);
+  }
+}
+
+}  // namespace starsynth::kernels
