@@ -2,14 +2,14 @@
 // the bytes it must move at the copy bandwidth measured in the same run. bf16 operands, the
 // shapes of the kernels issue: B=8, L=8192, D=1024 and B=1, L=8192, D=4096.
 //
-//   kernel_speed [--repeats 5] [--iters 20]
+//   kernel_speed [--repeats 5] [--iters 20] [--sections conv,scan,pointwise]
 //
 // Forward: y = q ⊙ (h ∗ (k ⊙ v) + D ⊙ k ⊙ v) reads q, k, v and writes y. Backward (timed as
 // forward + backward, minus forward): reads q, k, v, dy and writes dq, dk, dv (filter gradients
 // are small). Then the Rec-1 / Rec-2 recurrence (state 16 / 2), float32; ×faster compares forward
 // plus backward with the composite's. Last, the pointwise operators of attention and SwiGLU layers
-// (rotary embedding, SwiGLU's activation, bf16) and RMSNorm (float32, LibTorch's own operator
-// against the composite form), at the same shapes. Times are medians over repeats of the mean
+// (rotary embedding, SwiGLU's activation, bf16) and RMSNorm (float32; the kernel, and LibTorch's
+// own operator, each against the composite form), at the same shapes. Times are medians over repeats of the mean
 // over iters, µs.
 #include <torch/torch.h>
 
@@ -58,6 +58,10 @@ struct Op {
 
 int main(int argc, char** argv) {
   const int repeats = option(argc, argv, "repeats", 5), iters = option(argc, argv, "iters", 20);
+  std::string sections = "conv,scan,pointwise";
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--sections") sections = argv[i + 1];
+  auto wanted = [&](const char* name) { return ("," + sections + ",").find("," + std::string(name) + ",") != std::string::npos; };
   if (!torch::cuda::is_available()) {
     std::fprintf(stderr, "kernel_speed: no CUDA device\n");
     return 1;
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
   const int64_t shapes[][3] = {{8, 8192, 1024}, {1, 8192, 4096}};
   torch::NoGradGuard no_grad_by_default;
   for (const auto& s : shapes) {
+    if (!wanted("conv")) break;
     const int64_t B = s[0], L = s[1], C = s[2];
     const auto o = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
     for (const Op& op : ops) {
@@ -120,6 +125,7 @@ int main(int argc, char** argv) {
               "composite", "floor", "÷floor", "bwd µs", "composite", "floor", "×faster");
   const int scan_iters = std::max(1, iters / 10);
   for (const auto& s : shapes) {
+    if (!wanted("scan")) break;
     const int64_t B = s[0], L = s[1], D = s[2];
     const auto o = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
     for (const int64_t E : {int64_t(16), int64_t(2)}) {
@@ -154,6 +160,7 @@ int main(int argc, char** argv) {
   std::printf("\n%-22s %-10s %4s | %9s %9s %9s %7s | %9s %9s %9s %8s\n", "shape", "op", "", "fwd µs", "composite",
               "floor", "÷floor", "bwd µs", "composite", "floor", "×faster");
   for (const auto& s : shapes) {
+    if (!wanted("pointwise")) break;
     const int64_t B = s[0], L = s[1], D = s[2], hd = 64;
     const auto bf16 = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
     auto row = [&](const char* name, const std::vector<at::Tensor>& leaves, const std::function<at::Tensor(bool)>& run,
@@ -188,8 +195,10 @@ int main(int argc, char** argv) {
     row("SwiGLU", {g, u}, [&](bool) { return swiglu(g, u); }, 2, 3, 5);
     const at::Tensor x = at::randn({B, L, D}, bf16.dtype(at::kFloat)).requires_grad_();
     const at::Tensor w = at::randn({D}, bf16.dtype(at::kFloat)).requires_grad_();
-    row("RMSNorm", {x, w}, [&](bool fused) { return fused ? rms_norm(x, w, 1e-5) : rms_norm_reference(x, w, 1e-5); },
+    row("RMSNorm", {x, w}, [&](bool fused) { return fused ? rms_norm(x, w, 1e-5) : rms_norm_composite(x, w, 1e-5); },
         4, 2, 3);
+    row("RMSNorm op", {x, w},  // LibTorch's own operator
+        [&](bool fused) { return fused ? rms_norm_reference(x, w, 1e-5) : rms_norm_composite(x, w, 1e-5); }, 4, 2, 3);
   }
   return 0;
 }

@@ -25,6 +25,7 @@ GatedConvKernel g_gated_conv_kernel = nullptr;
 ScanKernel g_scan_kernel = nullptr;
 RopeKernel g_rope_kernel = nullptr;
 SwigluKernel g_swiglu_kernel = nullptr;
+RmsNormKernel g_rms_norm_kernel = nullptr;
 
 // x [B, L, C], kernel [C, 1, k] → causal depthwise convolution, [B, L, C].
 at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& kernel) {
@@ -253,18 +254,25 @@ at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
 
 void use_swiglu_kernel(SwigluKernel kernel) { g_swiglu_kernel = kernel; }
 
-at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
+at::Tensor rms_norm_composite(const at::Tensor& x, const at::Tensor& weight, double eps) {
   const at::Tensor xf = x.to(wide(x));
   return (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.dtype()) * weight;
 }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   if (x.scalar_type() == weight.scalar_type() && x.scalar_type() == wide(x))
     return at::rms_norm(x, {x.size(-1)}, weight, eps);
 #endif
+  return rms_norm_composite(x, weight, eps);
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (g_rms_norm_kernel && x.is_cuda()) return g_rms_norm_kernel(x, weight, eps);
   return rms_norm_reference(x, weight, eps);
 }
+
+void use_rms_norm_kernel(RmsNormKernel kernel) { g_rms_norm_kernel = kernel; }
 
 struct LivModelImpl::Features {
   std::map<size_t, std::vector<at::Tensor>> by_layer;

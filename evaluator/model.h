@@ -99,10 +99,15 @@ at::Tensor swiglu_reference(const at::Tensor& g, const at::Tensor& u);
 using SwigluKernel = at::Tensor (*)(const at::Tensor& g, const at::Tensor& u);
 void use_swiglu_kernel(SwigluKernel kernel);
 
-// RMSNorm over the last dimension, in at least float32: x / √(mean(x²) + eps) · weight. LibTorch
-// ≥ 2.4 has it as one operator (one fused kernel forward on CUDA in recent versions); the
-// reference is the composite form older versions run.
+// RMSNorm over the last dimension, in at least float32: x / √(mean(x²) + eps) · weight. CUDA
+// tensors go to the kernel when one is installed (which, under autocast, may return the autocast
+// type: every consumer is a matrix product that would cast to it anyway). The reference is
+// LibTorch's own operator where it has one (≥ 2.4; one fused kernel on CUDA in recent versions),
+// else the composite form; rms_norm_composite is that form always.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+at::Tensor rms_norm_composite(const at::Tensor& x, const at::Tensor& weight, double eps);
+using RmsNormKernel = at::Tensor (*)(const at::Tensor& x, const at::Tensor& weight, double eps);
+void use_rms_norm_kernel(RmsNormKernel kernel);
 
 }  // namespace starsynth

@@ -2,6 +2,7 @@
 // into the evaluator. Built only where LibTorch has CUDA.
 #include "kernels/ops.h"
 
+#include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -15,6 +16,7 @@
 #include "evaluator/model.h"
 #include "kernels/gated_conv.h"
 #include "kernels/pointwise.h"
+#include "kernels/rms_norm.h"
 #include "kernels/scan.h"
 
 namespace starsynth::kernels {
@@ -237,6 +239,58 @@ at::Tensor swiglu_cuda(const at::Tensor& g, const at::Tensor& u) {
   return Swiglu::apply(g.contiguous(), u.contiguous());
 }
 
+RmsNormArgs rms_norm_args(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType out) {
+  RmsNormArgs a;
+  a.x_dtype = dtype_of(x.scalar_type()), a.y_dtype = dtype_of(out);
+  a.width = x.size(-1), a.rows = a.width ? x.numel() / a.width : 0, a.eps = eps;
+  a.x = x.data_ptr(), a.weight = weight.data_ptr();
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  return a;
+}
+
+// x contiguous, weight [width] contiguous of x's dtype; `out` the output's dtype.
+struct RmsNorm : torch::autograd::Function<RmsNorm> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, double eps,
+                            at::ScalarType out) {
+    const RmsNormArgs a = rms_norm_args(x, weight, eps, out);
+    at::Tensor y = at::empty(x.sizes(), x.options().dtype(out)), rstd = at::empty({a.rows}, x.options());
+    rms_norm_forward(a, y.data_ptr(), rstd.data_ptr());
+    ctx->save_for_backward({x, weight, rstd});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["out"] = int64_t(out);
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &x = s[0], &weight = s[1], &rstd = s[2];
+    const c10::cuda::CUDAGuard guard(x.device());
+    const auto out = static_cast<at::ScalarType>(ctx->saved_data["out"].toInt());
+    const RmsNormArgs a = rms_norm_args(x, weight, ctx->saved_data["eps"].toDouble(), out);
+    const at::Tensor dy = grads[0].to(out).contiguous();
+    at::Tensor dx = at::empty_like(x), partials = at::empty({rms_norm_partials(a), a.width}, x.options());
+    rms_norm_backward(a, rstd.data_ptr(), dy.data_ptr(), dx.data_ptr(), partials.data_ptr());
+    return {dx, partials.sum(0), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::ScalarType t = x.scalar_type();
+  at::ScalarType out = t;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (t == at::kFloat && at::autocast::is_autocast_enabled(at::kCUDA) &&
+      at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16)
+    out = at::kBFloat16;
+#endif
+  RmsNormArgs probe;
+  if (x.dim() >= 1) probe = rms_norm_args(x, weight, eps, out);
+  const bool fits = (t == at::kFloat || t == at::kDouble) && weight.scalar_type() == t && weight.dim() == 1 &&
+                    x.dim() >= 1 && weight.size(0) == x.size(-1) && weight.is_cuda() && rms_norm_supported(probe);
+  if (!fits) return rms_norm_reference(x, weight, eps);
+  const c10::cuda::CUDAGuard guard(x.device());
+  return RmsNorm::apply(x.contiguous(), weight.contiguous(), eps, out);
+}
+
 }  // namespace
 
 void uninstall() {
@@ -244,6 +298,7 @@ void uninstall() {
   use_scan_kernel(nullptr);
   use_rope_kernel(nullptr);
   use_swiglu_kernel(nullptr);
+  use_rms_norm_kernel(nullptr);
 }
 
 std::string install() {
@@ -256,7 +311,8 @@ std::string install() {
   use_scan_kernel(&scan_cuda);
   use_rope_kernel(&rope_cuda);
   use_swiglu_kernel(&swiglu_cuda);
-  return "gated_conv,scan,rope,swiglu";
+  use_rms_norm_kernel(&rms_norm_cuda);
+  return "gated_conv,scan,rope,swiglu,rms_norm";
 }
 
 }  // namespace starsynth::kernels

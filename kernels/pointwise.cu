@@ -1,5 +1,5 @@
-// Rotary embedding: a thread rotates one pair (i, i + hd/2) of one row (batch, head, position),
-// so a warp reads and writes 32 consecutive elements of each half of a row; input and output take
+// Rotary embedding: a thread rotates pairs (i, i + hd/2) of one row (batch, head, position), so a
+// warp reads and writes consecutive elements of each half of a row; input and output take
 // any strides, which lets the forward pass read the projection's [B, L, H, hd] layout and write the
 // [B, H, L, hd] layout attention wants (the transpose costs nothing extra), and the backward pass
 // write its gradient straight back into the projection's layout. The angles come from a table the
@@ -10,6 +10,8 @@
 #include "kernels/pointwise.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 
 #include "kernels/cuda_util.cuh"
 
@@ -22,27 +24,29 @@ using cuda::widen;
 
 constexpr int kThreads = 256;
 
+// A block is kThreads / P rows of P threads, P the power of two nearest above hd/2 (at most 32),
+// so that no lane idles at small head sizes; a thread walks its row's pairs P apart. Row indices
+// are 32-bit: 64-bit division costs more than the memory traffic here.
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
     rope_kernel(const T* __restrict__ x, T* __restrict__ y, const A* __restrict__ cos_table,
-                const A* __restrict__ sin_table, int64_t heads, int64_t length, int64_t hd, int64_t xb, int64_t xh,
-                int64_t xl, int64_t yb, int64_t yh, int64_t yl, int64_t rows, bool inverse) {
-  const int64_t half = hd / 2, per_row = half + (hd & 1);  // an odd head size's last element is copied
-  const int64_t total = rows * per_row;
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t i = idx % per_row, row = idx / per_row;
-    const int64_t t = row % length, h = (row / length) % heads, b = row / (length * heads);
-    const T* xr = x + b * xb + h * xh + t * xl;
-    T* yr = y + b * yb + h * yh + t * yl;
-    if (i == half) {
-      yr[2 * half] = xr[2 * half];
-      continue;
-    }
-    const A c = cos_table[t * half + i], s = inverse ? -sin_table[t * half + i] : sin_table[t * half + i];
+                const A* __restrict__ sin_table, uint32_t heads, uint32_t length, int hd, int64_t xb, int64_t xh,
+                int64_t xl, int64_t yb, int64_t yh, int64_t yl, uint32_t rows, bool inverse) {
+  const uint32_t row = blockIdx.x * blockDim.y + threadIdx.y;
+  if (row >= rows) return;
+  const uint32_t t = row % length, bh = row / length, h = bh % heads, b = bh / heads;
+  const T* xr = x + b * xb + h * xh + t * xl;
+  T* yr = y + b * yb + h * yh + t * yl;
+  const int half = hd / 2;
+  const A* cr = cos_table + int64_t(t) * half;
+  const A* sr = sin_table + int64_t(t) * half;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const A c = cr[i], s = inverse ? -sr[i] : sr[i];
     const A x1 = widen(xr[i]), x2 = widen(xr[i + half]);
     yr[i] = narrow<T>(x1 * c - x2 * s);
     yr[i + half] = narrow<T>(x2 * c + x1 * s);
   }
+  if ((hd & 1) && threadIdx.x == 0) yr[2 * half] = xr[2 * half];  // an odd head size's last element
 }
 
 int blocks_for(int64_t work) {
@@ -54,12 +58,17 @@ int blocks_for(int64_t work) {
 template <typename T>
 void rope_typed(const RopeArgs& a, void* y) {
   using A = typename Accumulate<T>::type;
-  const int64_t rows = a.batch * a.heads * a.length, work = rows * (a.head_dim / 2 + (a.head_dim & 1));
-  if (work == 0) return;
-  rope_kernel<T, A><<<blocks_for(work), kThreads, 0, static_cast<cudaStream_t>(a.stream)>>>(
+  const int64_t rows = a.batch * a.heads * a.length, half = a.head_dim / 2;
+  if (rows == 0) return;
+  if (rows > int64_t(UINT32_MAX)) throw std::runtime_error("rope: more than 2^32 rows");
+  int lanes = 1;
+  while (lanes < half && lanes < 32) lanes *= 2;
+  const dim3 block(unsigned(lanes), unsigned(kThreads / lanes));
+  const auto grid = unsigned((rows + block.y - 1) / block.y);
+  rope_kernel<T, A><<<grid, block, 0, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const T*>(a.x), static_cast<T*>(y), static_cast<const A*>(a.cos), static_cast<const A*>(a.sin),
-      a.heads, a.length, a.head_dim, a.x_strides[0], a.x_strides[1], a.x_strides[2], a.y_strides[0], a.y_strides[1],
-      a.y_strides[2], rows, a.inverse);
+      uint32_t(a.heads), uint32_t(a.length), int(a.head_dim), a.x_strides[0], a.x_strides[1], a.x_strides[2],
+      a.y_strides[0], a.y_strides[1], a.y_strides[2], uint32_t(rows), a.inverse);
   cuda::check(cudaGetLastError(), "rope", "launch");
 }
 

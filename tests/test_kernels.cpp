@@ -3,8 +3,8 @@
 // that are no multiple of a tile, 1 to 200 taps, state sizes 1 to 16, each gate present or absent),
 // in float64, float32 and bfloat16, with outputs poisoned (NaN) beforehand so that an element left
 // unwritten fails; and whole models with and without the kernels. The same for the pointwise
-// kernels (rotary embedding, SwiGLU) and for LibTorch's RMSNorm operator, which the evaluator uses
-// on CUDA.
+// kernels (rotary embedding, SwiGLU) and RMSNorm (and LibTorch's own RMSNorm operator, the
+// fallback).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,10 +14,12 @@
 #include <random>
 
 #include "evaluator/model.h"
+#include "evaluator/train_step.h"
 #include "genome/presets.h"
 #include "kernels/gated_conv.h"
 #include "kernels/ops.h"
 #include "kernels/pointwise.h"
+#include "kernels/rms_norm.h"
 #include "kernels/scan.h"
 
 namespace starsynth {
@@ -136,7 +138,7 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // to bf16 for the reference too, so only the kernel's own arithmetic and output rounding count).
 TEST(GatedConvKernel, TheInstalledOpMatchesTheDefinitionInFloat32AndBFloat16) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     const double bound = t == at::kFloat ? 1e-5 : 1.6e-2;
     for (const Case& c : random_cases(12)) {
@@ -253,7 +255,7 @@ TEST(ScanKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // Through the installed op in float32 (the evaluator's recurrence type), against float64.
 TEST(ScanKernel, TheInstalledOpMatchesTheDefinitionInFloat32) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
   for (const ScanCase& c : scan_cases(8)) {
     SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " D=" + std::to_string(c.D) +
                  " E=" + std::to_string(c.E));
@@ -346,7 +348,7 @@ TEST(RopeKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // the CPU runs against the same definition.
 TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     // bf16: one rounding of the output (2^-8 relative); the composite also rounds cos and sin.
     const double bound = t == at::kFloat ? 2e-6 : 8e-3;
@@ -373,7 +375,7 @@ TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
 
 TEST(SwigluKernel, WritesEveryOutputAndMatchesTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
   const double nan = std::numeric_limits<double>::quiet_NaN();
   // 1 and 1,001 elements take the single-element path, 4,096 the 16-byte packs; a tensor that
   // starts one element into its storage is misaligned for packs.
@@ -415,29 +417,82 @@ TEST(SwigluKernel, WritesEveryOutputAndMatchesTheDefinition) {
   }
 }
 
-// The evaluator's RMSNorm on CUDA (LibTorch's operator) against its definition in float64, with
-// gradients for the input and the weight, in float32 and float64.
-TEST(RmsNorm, TheOperatorMatchesTheDefinitionOnTheGpu) {
+at::Tensor rms_definition(const at::Tensor& x, const at::Tensor& w) {
+  return x / at::sqrt((x * x).mean(-1, true) + 1e-5) * w;
+}
+
+// The raw kernels in float64 into NaN-poisoned outputs: y, the kept 1/rms, dx, and the weight's
+// gradient from the partials, against the definition and its autograd gradients.
+TEST(RmsNormKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
   REQUIRE_CUDA();
-  for (const at::ScalarType t : {at::kFloat, at::kDouble}) {
-    SCOPED_TRACE(t == at::kFloat ? "float32" : "float64");
-    const double bound = t == at::kFloat ? 1e-5 : 1e-12;
-    for (const int64_t d : {int64_t(1), int64_t(37), int64_t(768), int64_t(4096)}) {
-      SCOPED_TRACE("width " + std::to_string(d));
-      torch::manual_seed(9);
-      const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
-      const at::Tensor x = (2 * at::randn({3, 50, d}, o)).requires_grad_(), w = at::randn({d}, o).requires_grad_();
-      const at::Tensor xe = x.detach().to(at::kDouble).requires_grad_(), we = w.detach().to(at::kDouble).requires_grad_();
-      const at::Tensor y = rms_norm(x, w, 1e-5), ref = xe / at::sqrt((xe * xe).mean(-1, true) + 1e-5) * we;
-      EXPECT_EQ(y.scalar_type(), t);
-      EXPECT_LT(relative_error(y, ref), bound);
-      const at::Tensor dy = at::randn_like(ref);
-      const auto gf = torch::autograd::grad({y}, {x, w}, {dy.to(t)});
-      const auto gx = torch::autograd::grad({ref}, {xe, we}, {dy});
-      EXPECT_LT(relative_error(gf[0], gx[0]), bound) << "dx";
-      EXPECT_LT(relative_error(gf[1], gx[1]), bound * 10) << "dweight (a sum over 150 rows)";
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const int64_t rows : {int64_t(1), int64_t(50), int64_t(3001)})
+    for (const int64_t width : {int64_t(1), int64_t(37), int64_t(768), int64_t(4096)}) {
+      SCOPED_TRACE("rows " + std::to_string(rows) + ", width " + std::to_string(width));
+      torch::manual_seed(10);
+      const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+      const at::Tensor x = 2 * at::randn({rows, width}, o), w = at::randn({width}, o), dy = at::randn({rows, width}, o);
+      kernels::RmsNormArgs a;
+      a.x_dtype = a.y_dtype = kernels::DType::Float64;
+      a.rows = rows, a.width = width, a.eps = 1e-5, a.x = x.data_ptr(), a.weight = w.data_ptr();
+      a.stream = at::cuda::getCurrentCUDAStream().stream();
+      ASSERT_TRUE(kernels::rms_norm_supported(a));
+      at::Tensor y = at::full_like(x, nan), rstd = at::full({rows}, nan, o), dx = at::full_like(x, nan);
+      at::Tensor partials = at::full({kernels::rms_norm_partials(a), width}, nan, o);
+      kernels::rms_norm_forward(a, y.data_ptr(), rstd.data_ptr());
+      kernels::rms_norm_backward(a, rstd.data_ptr(), dy.data_ptr(), dx.data_ptr(), partials.data_ptr());
+      const at::Tensor xl = x.detach().requires_grad_(), wl = w.detach().requires_grad_();
+      const at::Tensor ref = rms_definition(xl, wl);
+      const auto g = torch::autograd::grad({ref}, {xl, wl}, {dy});
+      EXPECT_LT(relative_error(y, ref), 1e-13);
+      EXPECT_LT(relative_error(rstd, at::rsqrt((x * x).mean(-1) + 1e-5)), 1e-13);
+      EXPECT_LT(relative_error(dx, g[0]), 1e-12);
+      EXPECT_LT(relative_error(partials.sum(0), g[1]), 1e-12);
+      ASSERT_FALSE(y.isnan().any().item<bool>() || dx.isnan().any().item<bool>() || partials.isnan().any().item<bool>());
     }
-  }
+}
+
+// The evaluator's RMSNorm on CUDA through the installed kernel and through LibTorch's operator
+// (the reference), against the definition in float64, with gradients for the input and the weight;
+// under bf16 autocast the kernel returns bfloat16, rounded once from the float32 result.
+TEST(RmsNormKernel, TheInstalledOpAndLibTorchsOperatorMatchTheDefinition) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+  for (const bool autocast : {false, true})
+    for (const at::ScalarType t : {at::kFloat, at::kDouble}) {
+      if (autocast && t == at::kDouble) continue;
+      const at::ScalarType out = autocast ? at::kBFloat16 : t;
+      const double bound = out == at::kBFloat16 ? 8e-3 : t == at::kFloat ? 1e-5 : 1e-12;
+      for (const int64_t d : {int64_t(1), int64_t(37), int64_t(768), int64_t(4096), int64_t(10000)}) {
+        SCOPED_TRACE(std::string(t == at::kFloat ? "float32" : "float64") + (autocast ? ", autocast" : "") +
+                     ", width " + std::to_string(d));
+        torch::manual_seed(9);
+        const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
+        const at::Tensor x = (2 * at::randn({3, 50, d}, o)).requires_grad_(), w = at::randn({d}, o).requires_grad_();
+        const at::Tensor xe = x.detach().to(at::kDouble).requires_grad_(), we = w.detach().to(at::kDouble).requires_grad_();
+        const at::Tensor ref = rms_definition(xe, we), dy = at::randn_like(ref);
+        const auto ge = torch::autograd::grad({ref}, {xe, we}, {dy}, /*retain_graph=*/true);
+        for (const bool kernel : {true, false}) {
+          SCOPED_TRACE(kernel ? "kernel" : "LibTorch's operator");
+          at::Tensor y;
+          {
+            const Bf16Autocast guard(autocast);
+            y = kernel ? rms_norm(x, w, 1e-5) : rms_norm_reference(x, w, 1e-5);
+          }
+          // A width over the kernel's 8,192 goes to LibTorch's operator, which keeps float32.
+          EXPECT_EQ(y.scalar_type(), kernel && d <= 8192 ? out : t);
+          EXPECT_LT(relative_error(y, ref), y.scalar_type() == at::kBFloat16 ? bound : (t == at::kFloat ? 1e-5 : 1e-12));
+          const auto g = torch::autograd::grad({y}, {x, w}, {dy.to(y.scalar_type())});
+          // dy rounded to bf16 for the kernel's gradient: compare with the same rounding's exact gradient.
+          const auto gr = y.scalar_type() == at::kBFloat16
+                              ? torch::autograd::grad({ref}, {xe, we}, {dy.to(at::kBFloat16).to(at::kDouble)}, true)
+                              : ge;
+          const double gb = y.scalar_type() == at::kBFloat16 ? 1e-5 : (t == at::kFloat ? 1e-5 : 1e-12);
+          EXPECT_LT(relative_error(g[0], gr[0]), gb) << "dx";
+          EXPECT_LT(relative_error(g[1], gr[1]), gb * 10) << "dweight (a sum over 150 rows)";
+        }
+      }
+    }
 }
 
 // Models on the GPU compute the same loss and gradients with the kernels as without: the
@@ -455,7 +510,7 @@ TEST(Kernels, ModelsTrainTheSameWithAndWithoutThem) {
     const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
     auto loss_and_grads = [&](bool kernels) {
       if (kernels) {
-        EXPECT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu");
+        EXPECT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
       } else {
         kernels::uninstall();
       }
