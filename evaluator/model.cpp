@@ -274,6 +274,32 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 
 void use_rms_norm_kernel(RmsNormKernel kernel) { g_rms_norm_kernel = kernel; }
 
+namespace {
+
+struct EmbeddingLookup : torch::autograd::Function<EmbeddingLookup> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& weight, const at::Tensor& tokens) {
+    ctx->save_for_backward({tokens});
+    ctx->saved_data["rows"] = weight.size(0);
+    return at::embedding(weight, tokens);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const at::Tensor tokens = ctx->get_saved_variables()[0], g = grads[0];
+    const int64_t d = g.size(-1);
+    at::Tensor dw = at::zeros({ctx->saved_data["rows"].toInt(), d}, g.options());
+    dw.index_add_(0, tokens.reshape({-1}), g.reshape({-1, d}));
+    return {dw, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor embed_tokens(const at::Tensor& weight, const at::Tensor& tokens) {
+  if (weight.is_cuda() && weight.requires_grad() && at::GradMode::is_enabled())
+    return EmbeddingLookup::apply(weight, tokens);
+  return at::embedding(weight, tokens);
+}
+
 struct LivModelImpl::Features {
   std::map<size_t, std::vector<at::Tensor>> by_layer;
 };
@@ -328,7 +354,7 @@ at::Tensor LivModelImpl::norm(const at::Tensor& x, const std::string& prefix, co
 }
 
 at::Tensor LivModelImpl::hidden(const at::Tensor& tokens) {
-  at::Tensor x = at::embedding(top_.at("tok_emb.weight"), tokens);
+  at::Tensor x = embed_tokens(top_.at("tok_emb.weight"), tokens);
   if (spec_.position == PositionEncoding::Learned)
     x = x + top_.at("pos_emb.weight").slice(0, 0, tokens.size(1)).unsqueeze(0);
   Features features;
@@ -507,7 +533,7 @@ DecodeState LivModelImpl::start_decode(int64_t batch) const {
 }
 
 at::Tensor LivModelImpl::step(const at::Tensor& tokens, DecodeState& state) {
-  at::Tensor x = at::embedding(top_.at("tok_emb.weight"), tokens);  // [B, d]
+  at::Tensor x = embed_tokens(top_.at("tok_emb.weight"), tokens);  // [B, d]
   if (spec_.position == PositionEncoding::Learned) x = x + top_.at("pos_emb.weight")[state.position];
   Features features;
   for (size_t i = 0; i < spec_.layers.size(); ++i) x = x + mix_step(i, norm(x, "norm.", weights_[i]), state, features);

@@ -62,6 +62,11 @@ class LivModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LivModel);
 
+// The token embedding: rows of `weight` [vocab, width] by `tokens`. On CUDA, while gradients are
+// recorded, the weight's gradient is one scatter-add (LibTorch's own backward sorts the indices
+// first: about ten kernels, a twentieth of a MAD-scale training step).
+at::Tensor embed_tokens(const at::Tensor& weight, const at::Tensor& tokens);
+
 // The gated causal depthwise convolution of Hyena-SE/-MR and GConv-1, and (with no gates) every
 // featurizer's short convolution: y = q ⊙ (h ∗ z + D ⊙ z) with z = k ⊙ v, causal along L.
 // q, k, v [B, L, C]; h [C, 1, K] or [C, K]; D [C]; q, k and D may be undefined (absent).

@@ -34,10 +34,12 @@ __global__ void __launch_bounds__(kThreads)
   for (int row = blockIdx.x * kWarps + threadIdx.x / 32; row < rows; row += gridDim.x * kWarps) {
     const TX* xr = x + int64_t(row) * width;
     TX ss = 0;
+#pragma unroll 4
     for (int c = lane; c < width; c += 32) ss += xr[c] * xr[c];
     const TX r = inverse_sqrt(warp_sum(ss) / TX(width) + eps);
     if (lane == 0) rstd[row] = r;
     TY* yr = y + int64_t(row) * width;
+#pragma unroll 4
     for (int c = lane; c < width; c += 32) yr[c] = narrow<TY>(xr[c] * r * w[c]);
   }
 }
@@ -57,9 +59,11 @@ __global__ void __launch_bounds__(kThreads)
     const TY* dyr = dy + base;
     const TX r = rstd[row];
     TX dot = 0;
+#pragma unroll 4
     for (int c = lane; c < width; c += 32) dot += TX(widen(dyr[c])) * w[c] * xr[c];
     const TX k = r * r * warp_sum(dot) / TX(width);
     TX* dxr = dx + base;
+#pragma unroll 4
     for (int c = lane; c < width; c += 32) {
       const TX d = widen(dyr[c]), xc = xr[c];
       dxr[c] = r * (d * w[c] - xc * k);
@@ -72,15 +76,19 @@ __global__ void __launch_bounds__(kThreads)
 
 size_t element_size(DType t) { return t == DType::Float64 ? 8 : 4; }
 
-int grid_for(const RmsNormArgs& a) {
-  // A few blocks per multiprocessor, each with rows to spare, so that the partials stay few.
-  const int64_t wanted = (a.rows + kWarps - 1) / kWarps;
-  return int(std::clamp<int64_t>(wanted, 1, 2 * int64_t(cuda::multiprocessors())));
+// Forward: a warp per row, as many blocks as that takes (latency is hidden by warps in flight).
+// Backward: at most 8 blocks per multiprocessor, each walking several rows, so that the partial
+// weight gradients stay few (8 × 132 × width floats on an H100/H200).
+int forward_grid(const RmsNormArgs& a) {
+  return int(std::clamp<int64_t>((a.rows + kWarps - 1) / kWarps, 1, int64_t(1) << 30));
+}
+int backward_grid(const RmsNormArgs& a) {
+  return int(std::clamp<int64_t>((a.rows + kWarps - 1) / kWarps, 1, 8 * int64_t(cuda::multiprocessors())));
 }
 
 template <typename TX, typename TY>
 void forward(const RmsNormArgs& a, void* y, void* rstd) {
-  forward_kernel<TX, TY><<<grid_for(a), kThreads, 0, static_cast<cudaStream_t>(a.stream)>>>(
+  forward_kernel<TX, TY><<<forward_grid(a), kThreads, 0, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const TX*>(a.x), static_cast<const TX*>(a.weight), static_cast<TY*>(y), static_cast<TX*>(rstd),
       int(a.rows), int(a.width), TX(a.eps));
   cuda::check(cudaGetLastError(), "rms_norm", "forward launch");
@@ -92,7 +100,7 @@ void backward(const RmsNormArgs& a, const void* rstd, const void* dy, void* dx, 
   auto kernel = backward_kernel<TX, TY>;
   cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "rms_norm",
               "shared memory");
-  kernel<<<grid_for(a), kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
+  kernel<<<backward_grid(a), kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const TX*>(a.x), static_cast<const TX*>(a.weight), static_cast<const TX*>(rstd),
       static_cast<const TY*>(dy), static_cast<TX*>(dx), static_cast<TX*>(partials), int(a.rows), int(a.width));
   cuda::check(cudaGetLastError(), "rms_norm", "backward launch");
@@ -107,7 +115,7 @@ bool rms_norm_supported(const RmsNormArgs& a) {
          int64_t(element_size(a.x_dtype)) * a.width <= 32768;
 }
 
-int64_t rms_norm_partials(const RmsNormArgs& a) { return grid_for(a); }
+int64_t rms_norm_partials(const RmsNormArgs& a) { return backward_grid(a); }
 
 void rms_norm_forward(const RmsNormArgs& a, void* y, void* rstd) {
   if (a.x_dtype == DType::Float64) return forward<double, double>(a, y, rstd);

@@ -220,3 +220,24 @@ TEST(GatedCausalConv, TapJWeighsTheInputJStepsBack) {
 
 }  // namespace
 }  // namespace starsynth
+
+namespace starsynth {
+namespace {
+
+// On a GPU the token embedding's gradient is a scatter-add: the same gradient as LibTorch's own
+// embedding backward, repeated tokens summed (float64, so only the order of the sums differs).
+TEST(EmbedTokens, OnTheGpuTheWeightGradientEqualsLibTorchs) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(4);
+  const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+  const at::Tensor weight = at::randn({50, 24}, o).requires_grad_();
+  const at::Tensor tokens = at::randint(0, 50, {7, 300}, o.dtype(at::kLong));  // most tokens repeat
+  const at::Tensor y = embed_tokens(weight, tokens), ref = at::embedding(weight, tokens);
+  EXPECT_TRUE(at::equal(y, ref));
+  const at::Tensor dy = at::randn_like(ref);
+  const at::Tensor g = torch::autograd::grad({y}, {weight}, {dy})[0], gr = torch::autograd::grad({ref}, {weight}, {dy})[0];
+  EXPECT_LT((g - gr).abs().max().item<double>(), 1e-12 * gr.abs().max().item<double>());
+}
+
+}  // namespace
+}  // namespace starsynth
