@@ -138,6 +138,17 @@ at::Tensor linear(const TensorMap& w, const std::string& name, const at::Tensor&
   return at::linear(x, w.at(name + ".weight"), bias == w.end() ? at::Tensor() : bias->second);
 }
 
+// SwiGLU's mixer silu(gate(x)) ⊙ up(x): with another layer's gate when `shared` is given; with
+// its own gate kept in `produced` when later layers reuse it; else in one fused pass.
+at::Tensor swiglu_layer(const TensorMap& w, const std::string& p, const at::Tensor& x, const at::Tensor& shared,
+                        bool publish, std::vector<at::Tensor>& produced) {
+  if (shared.defined()) return shared * linear(w, p + "up", x);
+  if (!publish) return swiglu(linear(w, p + "gate", x), linear(w, p + "up", x));
+  const at::Tensor gate = at::silu(linear(w, p + "gate", x));
+  produced.push_back(gate);
+  return gate * linear(w, p + "up", x);
+}
+
 void init_tensor(at::Tensor& t, const TensorSpec& spec, const LayerSpec* layer, size_t num_layers) {
   torch::NoGradGuard no_grad;
   const std::string& n = spec.name;
@@ -447,18 +458,9 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
         }
         break;
       }
-      case Family::SwiGLU: {
-        if (reuses) {
-          y = feature(0) * linear(w, p + "up", x);
-        } else if (produces_[i].empty()) {
-          y = swiglu(linear(w, p + "gate", x), linear(w, p + "up", x));  // one pass, no gate kept
-        } else {
-          const at::Tensor gate = at::silu(linear(w, p + "gate", x));
-          produced.push_back(gate);
-          y = gate * linear(w, p + "up", x);
-        }
+      case Family::SwiGLU:
+        y = swiglu_layer(w, p, x, reuses ? feature(0) : at::Tensor(), !produces_[i].empty(), produced);
         break;
-      }
       case Family::Mlp: y = at::gelu(linear(w, p + "up", x), "tanh"); break;
     }
     outputs.push_back(y);
@@ -631,18 +633,9 @@ at::Tensor LivModelImpl::mix_step(size_t i, const at::Tensor& x, DecodeState& st
         y = q * y;
         break;
       }
-      case Family::SwiGLU: {
-        if (reuses) {
-          y = feature(0) * linear(w, p + "up", x);
-        } else if (produces_[i].empty()) {
-          y = swiglu(linear(w, p + "gate", x), linear(w, p + "up", x));  // one pass, no gate kept
-        } else {
-          const at::Tensor gate = at::silu(linear(w, p + "gate", x));
-          produced.push_back(gate);
-          y = gate * linear(w, p + "up", x);
-        }
+      case Family::SwiGLU:
+        y = swiglu_layer(w, p, x, reuses ? feature(0) : at::Tensor(), !produces_[i].empty(), produced);
         break;
-      }
       case Family::Mlp: y = at::gelu(linear(w, p + "up", x), "tanh"); break;
     }
     outputs.push_back(y);

@@ -158,9 +158,11 @@ std::pair<at::Tensor, at::Tensor> rope_table(const at::Tensor& x, int64_t offset
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   C10_CUDA_CHECK(cudaStreamIsCapturing(at::cuda::getCurrentCUDAStream().stream(), &capturing));
   if (offset == 0 && capturing == cudaStreamCaptureStatusNone) {
+    // Complete before another thread's stream can read it (workers may share a GPU); once per key.
+    at::cuda::getCurrentCUDAStream().synchronize();
     const std::lock_guard<std::mutex> lock(mutex);
-    if (tables->size() > 256) tables->clear();  // lengths of a long-running process: keep it bounded
-    tables->emplace(key, table);
+    // Bounded, and never cleared: another stream may still be reading a table.
+    if (tables->size() < 256) tables->emplace(key, table);
   }
   return table;
 }
