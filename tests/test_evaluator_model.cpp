@@ -224,6 +224,29 @@ TEST(GatedCausalConv, TapJWeighsTheInputJStepsBack) {
 namespace starsynth {
 namespace {
 
+// The pointwise forms the CPU runs (and the GPU kernels replace) against their definitions in
+// float64: the rotary embedding as a complex rotation of each pair (x_i, x_{i+hd/2}) by
+// position · θ0^(−2i/hd), an odd head size's last element passing through; SwiGLU as g σ(g) u;
+// RMSNorm as x / √(mean(x²) + eps) · w.
+TEST(PointwiseForms, MatchTheirDefinitionsOnTheCpu) {
+  torch::manual_seed(12);
+  const auto o = at::TensorOptions().dtype(at::kDouble);
+  for (const int64_t hd : {int64_t(2), int64_t(7), int64_t(16)}) {
+    SCOPED_TRACE("head size " + std::to_string(hd));
+    const int64_t L = 9, half = hd / 2, offset = 3;
+    const at::Tensor x = at::randn({2, 3, L, hd}, o);
+    const at::Tensor angle = at::outer(at::arange(offset, offset + L, o), at::pow(1e4, -at::arange(0, half, o) * 2.0 / double(hd)));
+    const at::Tensor z = at::complex(x.slice(-1, 0, half), x.slice(-1, half, 2 * half)) * at::polar(at::ones_like(angle), angle);
+    std::vector<at::Tensor> parts = {at::real(z), at::imag(z)};
+    if (hd % 2) parts.push_back(x.slice(-1, 2 * half));
+    EXPECT_LT((rotary_embedding(x, offset, 1e4) - at::cat(parts, -1)).abs().max().item<double>(), 1e-13);
+  }
+  const at::Tensor g = 3 * at::randn({4, 5}, o), u = at::randn({4, 5}, o);
+  EXPECT_LT((swiglu(g, u) - g / (1 + at::exp(-g)) * u).abs().max().item<double>(), 1e-14);
+  const at::Tensor x = 2 * at::randn({4, 33}, o), w = at::randn({33}, o);
+  EXPECT_LT((rms_norm(x, w, 1e-5) - x / at::sqrt((x * x).mean(-1, true) + 1e-5) * w).abs().max().item<double>(), 1e-13);
+}
+
 // On a GPU the token embedding's gradient is a scatter-add: the same gradient as LibTorch's own
 // embedding backward, repeated tokens summed (float64, so only the order of the sums differs).
 TEST(EmbedTokens, OnTheGpuTheWeightGradientEqualsLibTorchs) {
