@@ -236,12 +236,15 @@ at::Tensor diagonal_scan(const at::Tensor& log_a, const at::Tensor& x, const at:
 
 void use_scan_kernel(ScanKernel kernel) { g_scan_kernel = kernel; }
 
+at::Tensor rotary_angles(int64_t offset, int64_t length, int64_t head_dim, double theta, const at::TensorOptions& options) {
+  const at::Tensor inv = at::pow(theta, -at::arange(0, head_dim / 2, options) * 2.0 / double(head_dim));
+  return at::arange(offset, offset + length, options).unsqueeze(1) * inv.unsqueeze(0);
+}
+
 at::Tensor rotary_embedding_reference(const at::Tensor& x, int64_t offset, double theta) {
   const int64_t L = x.size(2), hd = x.size(3), half = hd / 2;
   if (half == 0) return x;
-  auto opts = at::TensorOptions().dtype(wide(x)).device(x.device());
-  const at::Tensor inv = at::pow(theta, -at::arange(0, half, opts) * 2.0 / double(hd));
-  const at::Tensor angle = at::arange(offset, offset + L, opts).unsqueeze(1) * inv.unsqueeze(0);  // [L, half]
+  const at::Tensor angle = rotary_angles(offset, L, hd, theta, at::TensorOptions().dtype(wide(x)).device(x.device()));
   const at::Tensor cos = angle.cos().to(x.dtype()), sin = angle.sin().to(x.dtype());
   const at::Tensor x1 = x.slice(-1, 0, half), x2 = x.slice(-1, half, 2 * half);
   std::vector<at::Tensor> parts = {x1 * cos - x2 * sin, x2 * cos + x1 * sin};

@@ -95,6 +95,8 @@ void use_scan_kernel(ScanKernel kernel);
 // returned contiguous; CUDA tensors go to the kernel when one is installed.
 at::Tensor rotary_embedding(const at::Tensor& x, int64_t offset, double theta);
 at::Tensor rotary_embedding_reference(const at::Tensor& x, int64_t offset, double theta);
+// Its angles position · θ^(−2i/hd) for positions offset … offset+length−1 and i < hd/2: [length, hd/2].
+at::Tensor rotary_angles(int64_t offset, int64_t length, int64_t head_dim, double theta, const at::TensorOptions& options);
 using RopeKernel = at::Tensor (*)(const at::Tensor& x, int64_t offset, double theta);
 void use_rope_kernel(RopeKernel kernel);
 

@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -14,10 +15,18 @@ inline void check(cudaError_t e, const char* kernel, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(kernel) + ": " + what + ": " + cudaGetErrorString(e));
 }
 
+// The current device's multiprocessor count, asked of the driver once per device: launches size
+// their grids by it on every call.
 inline int multiprocessors() {
-  int device = 0, n = 0;
+  constexpr int kDevices = 64;
+  static std::atomic<int> counts[kDevices] = {};
+  int device = 0;
   check(cudaGetDevice(&device), "kernels", "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "kernels", "multiprocessor count");
+  int n = device < kDevices ? counts[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "kernels", "multiprocessor count");
+    if (device < kDevices) counts[device].store(n, std::memory_order_relaxed);
+  }
   return n;
 }
 

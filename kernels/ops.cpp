@@ -143,7 +143,7 @@ std::pair<at::Tensor, at::Tensor> rope_table(const at::Tensor& x, int64_t offset
   using Key = std::tuple<int, int64_t, int64_t, int64_t, double, int>;
   static std::mutex mutex;
   static auto* tables = new std::map<Key, std::pair<at::Tensor, at::Tensor>>();  // never destroyed: CUDA may be gone at exit
-  const int64_t L = x.size(2), hd = x.size(3), half = hd / 2;
+  const int64_t L = x.size(2), hd = x.size(3);
   const Key key{x.get_device(), L, offset, hd, theta, int(acc)};
   {
     const std::lock_guard<std::mutex> lock(mutex);
@@ -151,9 +151,7 @@ std::pair<at::Tensor, at::Tensor> rope_table(const at::Tensor& x, int64_t offset
     if (it != tables->end()) return it->second;
   }
   const torch::NoGradGuard no_grad;
-  const auto f64 = at::TensorOptions().dtype(at::kDouble).device(x.device());
-  const at::Tensor inv = at::pow(theta, -at::arange(0, half, f64) * 2.0 / double(hd));
-  const at::Tensor angle = at::arange(offset, offset + L, f64).unsqueeze(1) * inv.unsqueeze(0);  // [L, half]
+  const at::Tensor angle = rotary_angles(offset, L, hd, theta, at::TensorOptions().dtype(at::kDouble).device(x.device()));
   std::pair<at::Tensor, at::Tensor> table{angle.cos().to(acc).contiguous(), angle.sin().to(acc).contiguous()};
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   C10_CUDA_CHECK(cudaStreamIsCapturing(at::cuda::getCurrentCUDAStream().stream(), &capturing));
@@ -284,10 +282,9 @@ at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double e
       at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16)
     out = at::kBFloat16;
 #endif
-  RmsNormArgs probe;
-  if (x.dim() >= 1) probe = rms_norm_args(x, weight, eps, out);
   const bool fits = (t == at::kFloat || t == at::kDouble) && weight.scalar_type() == t && weight.dim() == 1 &&
-                    x.dim() >= 1 && weight.size(0) == x.size(-1) && weight.is_cuda() && rms_norm_supported(probe);
+                    x.dim() >= 1 && weight.size(0) == x.size(-1) && weight.is_cuda() &&
+                    rms_norm_supported(rms_norm_args(x, weight, eps, out));
   if (!fits) return rms_norm_reference(x, weight, eps);
   const c10::cuda::CUDAGuard guard(x.device());
   return RmsNorm::apply(x.contiguous(), weight.contiguous(), eps, out);

@@ -96,11 +96,8 @@ void forward(const RmsNormArgs& a, void* y, void* rstd) {
 
 template <typename TX, typename TY>
 void backward(const RmsNormArgs& a, const void* rstd, const void* dy, void* dx, void* partials) {
-  const size_t smem = sizeof(TX) * size_t(a.width);
-  auto kernel = backward_kernel<TX, TY>;
-  cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "rms_norm",
-              "shared memory");
-  kernel<<<backward_grid(a), kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
+  const size_t smem = sizeof(TX) * size_t(a.width);  // ≤ 32 KiB (rms_norm_supported): no opt-in needed
+  backward_kernel<TX, TY><<<backward_grid(a), kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const TX*>(a.x), static_cast<const TX*>(a.weight), static_cast<const TX*>(rstd),
       static_cast<const TY*>(dy), static_cast<TX*>(dx), static_cast<TX*>(partials), int(a.rows), int(a.width));
   cuda::check(cudaGetLastError(), "rms_norm", "backward launch");
