@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   const at::Tensor x = tokens.slice(1, 0, seq).contiguous(), y = tokens.slice(1, 1).contiguous();
   auto loss_of = [&](const at::Tensor& in, const at::Tensor& tg) {
     const Bf16Autocast autocast(bf16);
-    return at::cross_entropy_loss(model->forward(in).reshape({-1, 256}).to(at::kFloat), tg.reshape({-1}));
+    return cross_entropy(model->forward(in).reshape({-1, 256}), tg.reshape({-1}), -100);
   };
 
   const int64_t total_steps = 5 + int64_t(repeats) * steps;

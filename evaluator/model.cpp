@@ -26,6 +26,7 @@ ScanKernel g_scan_kernel = nullptr;
 RopeKernel g_rope_kernel = nullptr;
 SwigluKernel g_swiglu_kernel = nullptr;
 RmsNormKernel g_rms_norm_kernel = nullptr;
+CrossEntropyKernel g_cross_entropy_kernel = nullptr;
 
 // x [B, L, C], kernel [C, 1, k] → causal depthwise convolution, [B, L, C].
 at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& kernel) {
@@ -287,6 +288,17 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 }
 
 void use_rms_norm_kernel(RmsNormKernel kernel) { g_rms_norm_kernel = kernel; }
+
+at::Tensor cross_entropy_reference(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index) {
+  return at::cross_entropy_loss(logits.to(wide(logits)), targets, {}, at::Reduction::Mean, ignore_index);
+}
+
+at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index) {
+  if (g_cross_entropy_kernel && logits.is_cuda()) return g_cross_entropy_kernel(logits, targets, ignore_index);
+  return cross_entropy_reference(logits, targets, ignore_index);
+}
+
+void use_cross_entropy_kernel(CrossEntropyKernel kernel) { g_cross_entropy_kernel = kernel; }
 
 namespace {
 

@@ -117,4 +117,13 @@ at::Tensor rms_norm_composite(const at::Tensor& x, const at::Tensor& weight, dou
 using RmsNormKernel = at::Tensor (*)(const at::Tensor& x, const at::Tensor& weight, double eps);
 void use_rms_norm_kernel(RmsNormKernel kernel);
 
+// The training loss: the mean cross-entropy of softmax(logits [N, V]) against targets [N] (int64),
+// rows whose target is ignore_index left out, in at least float32 whatever the logits' dtype (so
+// bfloat16 logits need no cast first). The reference is LibTorch's cross_entropy_loss on the
+// widened logits; CUDA tensors go to the kernel when one is installed.
+at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index);
+at::Tensor cross_entropy_reference(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index);
+using CrossEntropyKernel = at::Tensor (*)(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index);
+void use_cross_entropy_kernel(CrossEntropyKernel kernel);
+
 }  // namespace starsynth

@@ -99,8 +99,7 @@ struct Trainer {
     TrainStep runner(
         [&](const at::Tensor& inputs, const at::Tensor& targets) {
           Bf16Autocast autocast(device.is_cuda() && s.bf16);
-          return at::cross_entropy_loss(logits(inputs).reshape({-1, vocab}).to(at::kFloat), targets.reshape({-1}), {},
-                                        at::Reduction::Mean, kIgnore);
+          return cross_entropy(logits(inputs).reshape({-1, vocab}), targets.reshape({-1}), kIgnore);
         },
         optimizer, device, steps, TrainStep::graphs_enabled());
     const int64_t warmup = std::max<int64_t>(1, int64_t(s.warmup * double(steps)));

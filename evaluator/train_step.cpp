@@ -18,6 +18,12 @@
 
 namespace starsynth {
 
+namespace {
+AdamWKernel g_adamw_kernel = nullptr;
+}
+
+void use_adamw_kernel(AdamWKernel kernel) { g_adamw_kernel = kernel; }
+
 FlatAdamW::FlatAdamW(const std::vector<at::Tensor>& decay, const std::vector<at::Tensor>& no_decay,
                      const AdamWSettings& s)
     : s_(s) {
@@ -77,6 +83,8 @@ void FlatAdamW::update() {
     grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : at::zeros({p.numel()}, flat_.options()));
   at::cat_out(grad_, grads, 0);
   at::linalg_vector_norm_out(norm_, grad_, 2);
+  if (g_adamw_kernel && flat_.is_cuda() && g_adamw_kernel(flat_, grad_, exp_avg_, exp_avg_sq_, scalars_, norm_, decayed_, s_))
+    return;
   if (s_.clip > 0) grad_.mul_((s_.clip / (norm_ + 1e-6)).clamp_max_(1.0));  // clip_grad_norm_'s coefficient
   if (decayed_ > 0) flat_.narrow(0, 0, decayed_).mul_(scalars_[0]);
   exp_avg_.mul_(s_.beta1).add_(grad_, 1 - s_.beta1);

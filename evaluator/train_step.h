@@ -3,8 +3,8 @@
 // batch 128 × 128) a step is hundreds of tiny kernels and the per-tensor optimiser alone launches
 // seven per parameter tensor, so launching, not arithmetic, sets the pace:
 //   - FlatAdamW keeps every parameter as a view of one flat buffer, so clipping and the update
-//     are a dozen kernels whatever the number of tensors, and keeps the per-step scalars (learning
-//     rate, bias corrections) on the device;
+//     are a dozen kernels whatever the number of tensors (three with the CUDA kernel: gather,
+//     norm, update), and keeps the per-step scalars (learning rate, bias corrections) on the device;
 //   - TrainStep, on CUDA, captures the whole step once as a CUDA graph and replays it
 //     (STARSYNTH_GRAPHS=0, or a capture that fails, runs it op by op instead);
 //   - Bf16Autocast is the autocast guard the evaluator's and the benchmarks' forward passes share.
@@ -86,6 +86,16 @@ class FlatAdamW {
   at::Tensor flat_, grad_, exp_avg_, exp_avg_sq_, norm_;
   at::Tensor scalars_;  // on the device: [1 − lr·weight_decay, −lr / (1 − β1^t), 1 / √(1 − β2^t)]
 };
+
+// FlatAdamW's update after the gradient norm (clipping, decay, moments, step) as one CUDA kernel;
+// kernels::install() sets it. Arguments: the flat parameter, gradient and moment buffers, the
+// device scalars [1 − lr·wd, −lr / (1 − β1^t), 1 / √(1 − β2^t)], the norm, the decayed prefix's
+// length and the settings. It returns false where it does not apply (a dtype it lacks), and
+// LibTorch's ops run instead; so they do with no kernel installed.
+using AdamWKernel = bool (*)(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                             const at::Tensor& exp_avg_sq, const at::Tensor& scalars, const at::Tensor& norm,
+                             int64_t decayed, const AdamWSettings& s);
+void use_adamw_kernel(AdamWKernel kernel);
 
 // Runs training steps: loss(inputs, targets) → scalar loss, backward, FlatAdamW. On CUDA, all of
 // it (the batch's copy to the device too) runs on a side stream of its own, since a capture

@@ -14,6 +14,8 @@
 #include <tuple>
 
 #include "evaluator/model.h"
+#include "evaluator/train_step.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/gated_conv.h"
 #include "kernels/pointwise.h"
 #include "kernels/rms_norm.h"
@@ -268,9 +270,10 @@ struct RmsNorm : torch::autograd::Function<RmsNorm> {
     const auto out = static_cast<at::ScalarType>(ctx->saved_data["out"].toInt());
     const RmsNormArgs a = rms_norm_args(x, weight, ctx->saved_data["eps"].toDouble(), out);
     const at::Tensor dy = grads[0].to(out).contiguous();
-    at::Tensor dx = at::empty_like(x), partials = at::empty({rms_norm_partials(a), a.width}, x.options());
-    rms_norm_backward(a, rstd.data_ptr(), dy.data_ptr(), dx.data_ptr(), partials.data_ptr());
-    return {dx, partials.sum(0), at::Tensor(), at::Tensor()};
+    at::Tensor dx = at::empty_like(x), dweight = at::empty_like(weight),
+               workspace = at::empty({rms_norm_workspace(a)}, x.options());
+    rms_norm_backward(a, rstd.data_ptr(), dy.data_ptr(), dx.data_ptr(), dweight.data_ptr(), workspace.data_ptr());
+    return {dx, dweight, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -290,6 +293,68 @@ at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double e
   return RmsNorm::apply(x.contiguous(), weight.contiguous(), eps, out);
 }
 
+CrossEntropyArgs cross_entropy_args(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index) {
+  CrossEntropyArgs a;
+  a.dtype = dtype_of(logits.scalar_type());
+  a.rows = logits.size(0), a.classes = logits.size(1), a.ignore_index = ignore_index;
+  a.logits = logits.data_ptr(), a.targets = targets.data_ptr<int64_t>();
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  return a;
+}
+
+// logits [N, V] contiguous; targets [N] int64 contiguous. Returns the loss, a 0-dim tensor in
+// the accumulation type; the per-row log-sum-exp and the scored-row count are kept for backward.
+struct CrossEntropy : torch::autograd::Function<CrossEntropy> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& targets,
+                            int64_t ignore_index) {
+    const CrossEntropyArgs a = cross_entropy_args(logits, targets, ignore_index);
+    const auto wide = logits.options().dtype(logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+    at::Tensor loss = at::empty({}, wide), scored = at::empty({1}, wide), lse = at::empty({a.rows}, wide),
+               workspace = at::empty({cross_entropy_workspace(a)}, wide);
+    cross_entropy_forward(a, loss.data_ptr(), scored.data_ptr(), lse.data_ptr(), workspace.data_ptr());
+    ctx->save_for_backward({logits, targets, lse, scored});
+    ctx->saved_data["ignore"] = ignore_index;
+    return loss;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &logits = s[0], &targets = s[1], &lse = s[2], &scored = s[3];
+    const c10::cuda::CUDAGuard guard(logits.device());
+    const CrossEntropyArgs a = cross_entropy_args(logits, targets, ctx->saved_data["ignore"].toInt());
+    const at::Tensor grad = grads[0].to(lse.scalar_type()).contiguous();
+    at::Tensor dlogits = at::empty_like(logits);
+    cross_entropy_backward(a, lse.data_ptr(), scored.data_ptr(), grad.data_ptr(), dlogits.data_ptr());
+    return {dlogits, at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor cross_entropy_cuda(const at::Tensor& logits, const at::Tensor& targets, int64_t ignore_index) {
+  const bool fits = logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0) &&
+                    targets.scalar_type() == at::kLong && targets.is_cuda() &&
+                    has_kernel_dtype(logits.scalar_type()) &&
+                    cross_entropy_supported(cross_entropy_args(logits, targets, ignore_index));
+  if (!fits) return cross_entropy_reference(logits, targets, ignore_index);
+  const c10::cuda::CUDAGuard guard(logits.device());
+  return CrossEntropy::apply(logits.contiguous(), targets.contiguous(), ignore_index);
+}
+
+// The flat buffers FlatAdamW keeps: contiguous, one device, one dtype.
+bool adamw_cuda(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                const at::Tensor& exp_avg_sq, const at::Tensor& scalars, const at::Tensor& norm, int64_t decayed,
+                const AdamWSettings& s) {
+  if (param.scalar_type() != at::kFloat && param.scalar_type() != at::kDouble) return false;
+  const c10::cuda::CUDAGuard guard(param.device());
+  AdamWArgs a;
+  a.dtype = dtype_of(param.scalar_type());
+  a.n = param.numel(), a.decayed = decayed;
+  a.beta1 = s.beta1, a.beta2 = s.beta2, a.eps = s.eps, a.clip = s.clip;
+  a.grad = grad.data_ptr(), a.norm = norm.data_ptr(), a.scalars = scalars.data_ptr();
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  adamw_update(a, param.data_ptr(), exp_avg.data_ptr(), exp_avg_sq.data_ptr());
+  return true;
+}
+
 }  // namespace
 
 void uninstall() {
@@ -298,6 +363,8 @@ void uninstall() {
   use_rope_kernel(nullptr);
   use_swiglu_kernel(nullptr);
   use_rms_norm_kernel(nullptr);
+  use_cross_entropy_kernel(nullptr);
+  use_adamw_kernel(nullptr);
 }
 
 std::string install() {
@@ -311,7 +378,9 @@ std::string install() {
   use_rope_kernel(&rope_cuda);
   use_swiglu_kernel(&swiglu_cuda);
   use_rms_norm_kernel(&rms_norm_cuda);
-  return "gated_conv,scan,rope,swiglu,rms_norm";
+  use_cross_entropy_kernel(&cross_entropy_cuda);
+  use_adamw_kernel(&adamw_cuda);
+  return "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw";
 }
 
 }  // namespace starsynth::kernels

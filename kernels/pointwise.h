@@ -6,6 +6,8 @@
 //     y[.., i] = x[.., i]·c − x[.., i + hd/2]·s,   y[.., i + hd/2] = x[.., i + hd/2]·c + x[.., i]·s
 //     (an odd head size's last element passes through); its gradient is the inverse rotation.
 //   SwiGLU's activation:  y = silu(g) ⊙ u = g·σ(g)·u.
+//   AdamW's update over the optimiser's flat buffers, after the global gradient norm: the clipping,
+//   the weight decay, both moments and the step in one pass (LibTorch's ops make a dozen).
 //
 // Raw device pointers, no LibTorch (kernels/ops.cpp is the glue), so any nvcc compiles this file.
 #pragma once
@@ -33,5 +35,21 @@ void rope(const RopeArgs& a, void* y);
 void swiglu_forward(DType dtype, int64_t n, const void* g, const void* u, void* y, void* stream);
 void swiglu_backward(DType dtype, int64_t n, const void* g, const void* u, const void* dy, void* dg, void* du,
                      void* stream);
+
+// param, exp_avg, exp_avg_sq (updated in place) and grad (read): `n` contiguous elements of the
+// DType (Float32 or Float64); weight decay on the first `decayed`. Device scalars of the same type:
+// norm (the gradients' global L2 norm) and scalars = [1 − lr·wd, −lr / (1 − β1^t), 1 / √(1 − β2^t)].
+// With g = grad · min(clip / (norm + 1e-6), 1) (clip ≤ 0: g = grad), the arithmetic of
+// torch::optim::AdamW after clip_grad_norm_:
+//   p ← p · scalars[0] (decayed only);  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;
+//   p ← p + scalars[1] · m / (√v · scalars[2] + eps).
+struct AdamWArgs {
+  DType dtype = DType::Float32;
+  int64_t n = 0, decayed = 0;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, clip = 1.0;
+  const void *grad = nullptr, *norm = nullptr, *scalars = nullptr;
+  void* stream = nullptr;  // cudaStream_t
+};
+void adamw_update(const AdamWArgs& a, void* param, void* exp_avg, void* exp_avg_sq);
 
 }  // namespace starsynth::kernels

@@ -5,8 +5,8 @@
 // One warp per row. The output may be narrower than the input (float32 residual stream in,
 // bfloat16 out under autocast), so the cast the next matrix product would make costs no pass of
 // its own. The backward pass writes dx and, per block, a partial sum of the weight's gradient
-// (accumulated in shared memory over the block's rows; the caller sums the partials), so no
-// second pass over the rows and no global atomics.
+// (accumulated in shared memory over the block's rows) into a workspace, then adds the partials
+// in a fixed order: no second pass over the rows, no global atomics, the same sum on every run.
 //   dx[c] = r · (g[c] − x[c] · r² · mean_c(g · x)),  g = dy ⊙ w;   dw[c] = Σ_rows dy[c] · x[c] · r
 #pragma once
 
@@ -30,8 +30,10 @@ struct RmsNormArgs {
 bool rms_norm_supported(const RmsNormArgs& a);
 // rstd [rows]: r of each row, kept for the backward pass.
 void rms_norm_forward(const RmsNormArgs& a, void* y, void* rstd);
-// Rows of the partial weight gradient [rms_norm_partials(a), width] the backward pass writes.
-int64_t rms_norm_partials(const RmsNormArgs& a);
-void rms_norm_backward(const RmsNormArgs& a, const void* rstd, const void* dy, void* dx, void* dweight_partials);
+// Elements of x_dtype the backward pass needs as scratch (the per-block partial weight gradients).
+int64_t rms_norm_workspace(const RmsNormArgs& a);
+// dweight [width] of x_dtype.
+void rms_norm_backward(const RmsNormArgs& a, const void* rstd, const void* dy, void* dx, void* dweight,
+                       void* workspace);
 
 }  // namespace starsynth::kernels

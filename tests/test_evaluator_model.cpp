@@ -3,6 +3,8 @@
 // decoding reproduces the parallel forward while keeping exactly the analytic cache.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "evaluator/model.h"
 #include "genome/genome.h"
 #include "genome/metrics.h"
@@ -245,6 +247,26 @@ TEST(PointwiseForms, MatchTheirDefinitionsOnTheCpu) {
   EXPECT_LT((swiglu(g, u) - g / (1 + at::exp(-g)) * u).abs().max().item<double>(), 1e-14);
   const at::Tensor x = 2 * at::randn({4, 33}, o), w = at::randn({33}, o);
   EXPECT_LT((rms_norm(x, w, 1e-5) - x / at::sqrt((x * x).mean(-1, true) + 1e-5) * w).abs().max().item<double>(), 1e-13);
+}
+
+// The training loss the CPU runs (the GPU kernel's reference) against its definition: the mean of
+// logsumexp(x_r) − x_r[t_r] over the rows not ignored; bfloat16 logits give a float32 loss (no
+// cast of the logits first); no row scored is NaN.
+TEST(CrossEntropy, IsTheMeanOverScoredRowsOfLogSumExpMinusTheTargetLogit) {
+  torch::manual_seed(13);
+  const at::Tensor x = 3 * at::randn({6, 11}, at::kDouble);
+  const at::Tensor t = at::tensor(std::vector<int64_t>{4, -100, 0, 10, -100, 7});
+  double sum = 0;
+  for (const int64_t r : {0, 2, 3, 5}) {
+    const at::Tensor row = x[r];
+    const double m = row.max().item<double>();
+    sum += m + std::log((row - m).exp().sum().item<double>()) - row[t[r].item<int64_t>()].item<double>();
+  }
+  EXPECT_NEAR(cross_entropy(x, t, -100).item<double>(), sum / 4, 1e-13);
+  const at::Tensor l16 = cross_entropy(x.to(at::kBFloat16), t, -100);
+  EXPECT_EQ(l16.scalar_type(), at::kFloat);
+  EXPECT_NEAR(l16.item<double>(), cross_entropy(x.to(at::kBFloat16).to(at::kDouble), t, -100).item<double>(), 1e-5);
+  EXPECT_TRUE(std::isnan(cross_entropy(x, at::full({6}, -100, at::kLong), -100).item<double>()));
 }
 
 // On a GPU the token embedding's gradient is a scatter-add: the same gradient as LibTorch's own

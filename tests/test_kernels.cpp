@@ -12,10 +12,12 @@
 
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "evaluator/model.h"
 #include "evaluator/train_step.h"
 #include "genome/presets.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/gated_conv.h"
 #include "kernels/ops.h"
 #include "kernels/pointwise.h"
@@ -138,7 +140,7 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // to bf16 for the reference too, so only the kernel's own arithmetic and output rounding count).
 TEST(GatedConvKernel, TheInstalledOpMatchesTheDefinitionInFloat32AndBFloat16) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     const double bound = t == at::kFloat ? 1e-5 : 1.6e-2;
     for (const Case& c : random_cases(12)) {
@@ -255,7 +257,7 @@ TEST(ScanKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // Through the installed op in float32 (the evaluator's recurrence type), against float64.
 TEST(ScanKernel, TheInstalledOpMatchesTheDefinitionInFloat32) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
   for (const ScanCase& c : scan_cases(8)) {
     SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " D=" + std::to_string(c.D) +
                  " E=" + std::to_string(c.E));
@@ -309,38 +311,42 @@ std::string describe(const RopeCase& c) {
          " hd=" + std::to_string(c.hd) + " offset=" + std::to_string(c.offset);
 }
 
-// The raw kernel in float64 from the projection's layout ([B, L, H, hd] seen as [B, H, L, hd]) into
-// a NaN-poisoned contiguous output, and back by the inverse rotation.
-TEST(RopeKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
+// The raw kernel from the projection's layout ([B, L, H, hd] seen as [B, H, L, hd]) into a
+// NaN-poisoned contiguous output, and back by the inverse rotation: in float64 (one pair per
+// thread), and in float32 and bfloat16 (packs of pairs where the head size allows).
+TEST(RopeKernel, WritesEveryOutputAndMatchesTheDefinition) {
   REQUIRE_CUDA();
-  for (const RopeCase& c : rope_cases(16)) {
-    SCOPED_TRACE(describe(c));
-    torch::manual_seed(5);
-    const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
-    const at::Tensor x = at::randn({c.B, c.L, c.H, c.hd}, o).transpose(1, 2);
-    const int64_t half = c.hd / 2;
-    const at::Tensor angle =
-        at::outer(at::arange(c.offset, c.offset + c.L, o), at::pow(1e4, -at::arange(0, half, o) * 2.0 / double(c.hd)));
-    const at::Tensor cos = angle.cos().contiguous(), sin = angle.sin().contiguous();
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    at::Tensor y = at::full({c.B, c.H, c.L, c.hd}, nan, o);
-    kernels::RopeArgs a;
-    a.dtype = kernels::DType::Float64;
-    a.batch = c.B, a.heads = c.H, a.length = c.L, a.head_dim = c.hd;
-    for (int d = 0; d < 3; ++d) a.x_strides[d] = x.stride(d), a.y_strides[d] = y.stride(d);
-    a.x = x.data_ptr(), a.cos = cos.data_ptr(), a.sin = sin.data_ptr();
-    a.stream = at::cuda::getCurrentCUDAStream().stream();
-    kernels::rope(a, y.data_ptr());
-    EXPECT_LT(relative_error(y, rotate_complex(x, c.offset, 1e4)), 1e-13);
-    // The inverse rotation of y, written into x's strided layout, is x again.
-    at::Tensor back = at::full({c.B, c.L, c.H, c.hd}, nan, o).transpose(1, 2);
-    for (int d = 0; d < 3; ++d) a.x_strides[d] = y.stride(d), a.y_strides[d] = back.stride(d);
-    a.x = y.data_ptr(), a.inverse = true;
-    kernels::rope(a, back.data_ptr());
-    EXPECT_LT(relative_error(back, x), 1e-13);
-    ASSERT_FALSE(y.isnan().any().item<bool>());
-    ASSERT_FALSE(back.isnan().any().item<bool>());
-  }
+  for (const at::ScalarType t : {at::kDouble, at::kFloat, at::kBFloat16})
+    for (const RopeCase& c : rope_cases(16)) {
+      SCOPED_TRACE(describe(c) + (t == at::kDouble ? " float64" : t == at::kFloat ? " float32" : " bfloat16"));
+      const double bound = t == at::kDouble ? 1e-13 : t == at::kFloat ? 2e-6 : 8e-3;
+      const at::ScalarType acc = t == at::kDouble ? at::kDouble : at::kFloat;
+      torch::manual_seed(5);
+      const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
+      const auto od = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+      const at::Tensor x = at::randn({c.B, c.L, c.H, c.hd}, o).transpose(1, 2);
+      const int64_t half = c.hd / 2;
+      const at::Tensor angle = at::outer(at::arange(c.offset, c.offset + c.L, od),
+                                         at::pow(1e4, -at::arange(0, half, od) * 2.0 / double(c.hd)));
+      const at::Tensor cos = angle.cos().to(acc).contiguous(), sin = angle.sin().to(acc).contiguous();
+      at::Tensor y = at::full({c.B, c.H, c.L, c.hd}, std::numeric_limits<double>::quiet_NaN(), o);
+      kernels::RopeArgs a;
+      a.dtype = t == at::kDouble ? kernels::DType::Float64 : t == at::kFloat ? kernels::DType::Float32 : kernels::DType::BFloat16;
+      a.batch = c.B, a.heads = c.H, a.length = c.L, a.head_dim = c.hd;
+      for (int d = 0; d < 3; ++d) a.x_strides[d] = x.stride(d), a.y_strides[d] = y.stride(d);
+      a.x = x.data_ptr(), a.cos = cos.data_ptr(), a.sin = sin.data_ptr();
+      a.stream = at::cuda::getCurrentCUDAStream().stream();
+      kernels::rope(a, y.data_ptr());
+      EXPECT_LT(relative_error(y, rotate_complex(x.to(at::kDouble), c.offset, 1e4)), bound);
+      // The inverse rotation of y, written into x's strided layout, is x again.
+      at::Tensor back = at::full({c.B, c.L, c.H, c.hd}, std::numeric_limits<double>::quiet_NaN(), o).transpose(1, 2);
+      for (int d = 0; d < 3; ++d) a.x_strides[d] = y.stride(d), a.y_strides[d] = back.stride(d);
+      a.x = y.data_ptr(), a.inverse = true;
+      kernels::rope(a, back.data_ptr());
+      EXPECT_LT(relative_error(back, x), 2 * bound);
+      ASSERT_FALSE(y.isnan().any().item<bool>());
+      ASSERT_FALSE(back.isnan().any().item<bool>());
+    }
 }
 
 // Through the installed op (autograd, the cached angle table) in float32 and bfloat16, against
@@ -348,7 +354,7 @@ TEST(RopeKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // the CPU runs against the same definition.
 TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     // bf16: one rounding of the output (2^-8 relative); the composite also rounds cos and sin.
     const double bound = t == at::kFloat ? 2e-6 : 8e-3;
@@ -375,7 +381,7 @@ TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
 
 TEST(SwigluKernel, WritesEveryOutputAndMatchesTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
   const double nan = std::numeric_limits<double>::quiet_NaN();
   // 1 and 1,001 elements take the single-element path, 4,096 the 16-byte packs; a tensor that
   // starts one element into its storage is misaligned for packs.
@@ -421,8 +427,8 @@ at::Tensor rms_definition(const at::Tensor& x, const at::Tensor& w) {
   return x / at::sqrt((x * x).mean(-1, true) + 1e-5) * w;
 }
 
-// The raw kernels in float64 into NaN-poisoned outputs: y, the kept 1/rms, dx, and the weight's
-// gradient from the partials, against the definition and its autograd gradients.
+// The raw kernels in float64 into NaN-poisoned outputs (and workspace): y, the kept 1/rms, dx and
+// the weight's gradient, against the definition and its autograd gradients.
 TEST(RmsNormKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
   REQUIRE_CUDA();
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -438,17 +444,17 @@ TEST(RmsNormKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
       a.stream = at::cuda::getCurrentCUDAStream().stream();
       ASSERT_TRUE(kernels::rms_norm_supported(a));
       at::Tensor y = at::full_like(x, nan), rstd = at::full({rows}, nan, o), dx = at::full_like(x, nan);
-      at::Tensor partials = at::full({kernels::rms_norm_partials(a), width}, nan, o);
+      at::Tensor dw = at::full({width}, nan, o), workspace = at::full({kernels::rms_norm_workspace(a)}, nan, o);
       kernels::rms_norm_forward(a, y.data_ptr(), rstd.data_ptr());
-      kernels::rms_norm_backward(a, rstd.data_ptr(), dy.data_ptr(), dx.data_ptr(), partials.data_ptr());
+      kernels::rms_norm_backward(a, rstd.data_ptr(), dy.data_ptr(), dx.data_ptr(), dw.data_ptr(), workspace.data_ptr());
       const at::Tensor xl = x.detach().requires_grad_(), wl = w.detach().requires_grad_();
       const at::Tensor ref = rms_definition(xl, wl);
       const auto g = torch::autograd::grad({ref}, {xl, wl}, {dy});
       EXPECT_LT(relative_error(y, ref), 1e-13);
       EXPECT_LT(relative_error(rstd, at::rsqrt((x * x).mean(-1) + 1e-5)), 1e-13);
       EXPECT_LT(relative_error(dx, g[0]), 1e-12);
-      EXPECT_LT(relative_error(partials.sum(0), g[1]), 1e-12);
-      ASSERT_FALSE(y.isnan().any().item<bool>() || dx.isnan().any().item<bool>() || partials.isnan().any().item<bool>());
+      EXPECT_LT(relative_error(dw, g[1]), 1e-12);
+      ASSERT_FALSE(y.isnan().any().item<bool>() || dx.isnan().any().item<bool>() || dw.isnan().any().item<bool>());
     }
 }
 
@@ -457,7 +463,7 @@ TEST(RmsNormKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // under bf16 autocast the kernel returns bfloat16, rounded once from the float32 result.
 TEST(RmsNormKernel, TheInstalledOpAndLibTorchsOperatorMatchTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
   for (const bool autocast : {false, true})
     for (const at::ScalarType t : {at::kFloat, at::kDouble}) {
       if (autocast && t == at::kDouble) continue;
@@ -495,6 +501,91 @@ TEST(RmsNormKernel, TheInstalledOpAndLibTorchsOperatorMatchTheDefinition) {
     }
 }
 
+// The cross-entropy's definition on float64 logits: the mean over scored rows of
+// logsumexp(x_r) − x_r[t_r], written with LibTorch's logsumexp and a gather.
+at::Tensor cross_entropy_definition(const at::Tensor& x, const at::Tensor& t, int64_t ignore) {
+  const at::Tensor scored = t.ne(ignore), safe = at::where(scored, t, at::zeros_like(t));
+  const at::Tensor per_row = at::logsumexp(x, 1) - x.gather(1, safe.unsqueeze(1)).squeeze(1);
+  return (per_row * scored).sum() / scored.sum();
+}
+
+// The raw kernels in float64 into NaN-poisoned outputs: the loss, the scored-row count, each row's
+// log-sum-exp and the logits' gradient (zero on ignored rows) for a loss gradient of 0.7, against
+// the definition and its autograd gradient; no scored row gives NaN, as does a target out of range.
+TEST(CrossEntropyKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
+  REQUIRE_CUDA();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto o = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
+  const auto lo = at::TensorOptions().dtype(at::kLong).device(at::kCUDA);
+  auto run = [&](const at::Tensor& x, const at::Tensor& t) {
+    kernels::CrossEntropyArgs a;
+    a.dtype = kernels::DType::Float64;
+    a.rows = x.size(0), a.classes = x.size(1), a.ignore_index = -100;
+    a.logits = x.data_ptr(), a.targets = t.data_ptr<int64_t>();
+    a.stream = at::cuda::getCurrentCUDAStream().stream();
+    EXPECT_TRUE(kernels::cross_entropy_supported(a));
+    at::Tensor loss = at::full({}, nan, o), scored = at::full({1}, nan, o), lse = at::full({a.rows}, nan, o);
+    at::Tensor workspace = at::full({kernels::cross_entropy_workspace(a)}, nan, o), dx = at::full_like(x, nan);
+    const at::Tensor grad = at::full({}, 0.7, o);
+    kernels::cross_entropy_forward(a, loss.data_ptr(), scored.data_ptr(), lse.data_ptr(), workspace.data_ptr());
+    kernels::cross_entropy_backward(a, lse.data_ptr(), scored.data_ptr(), grad.data_ptr(), dx.data_ptr());
+    return std::make_tuple(loss, scored, lse, dx);
+  };
+  for (const int64_t rows : {int64_t(1), int64_t(50), int64_t(3001), int64_t(20000)})
+    for (const int64_t classes : {int64_t(1), int64_t(37), int64_t(256), int64_t(5000)}) {
+      SCOPED_TRACE("rows " + std::to_string(rows) + ", classes " + std::to_string(classes));
+      torch::manual_seed(11);
+      const at::Tensor x = 4 * at::randn({rows, classes}, o);
+      at::Tensor t = at::randint(0, classes, {rows}, lo);
+      if (rows > 1) t = at::where(at::rand({rows}, o) < 0.3, at::full_like(t, -100), t);
+      t[0] = classes - 1;  // at least one scored row
+      const auto [loss, scored, lse, dx] = run(x, t);
+      const at::Tensor xl = x.detach().requires_grad_(), ref = cross_entropy_definition(xl, t, -100);
+      const at::Tensor g = torch::autograd::grad({ref}, {xl}, {at::full({}, 0.7, o)})[0];
+      EXPECT_LT(relative_error(loss, ref), 1e-13);
+      EXPECT_EQ(scored.item<double>(), t.ne(-100).sum().item<double>());
+      EXPECT_LT(relative_error(lse, at::logsumexp(x, 1)), 1e-13);
+      EXPECT_LT(relative_error(dx, g), 1e-13);
+      EXPECT_EQ(dx.index({t.eq(-100)}).abs().sum().item<double>(), 0.0) << "ignored rows";
+      ASSERT_FALSE(lse.isnan().any().item<bool>() || dx.isnan().any().item<bool>());
+    }
+  const at::Tensor x = at::randn({5, 9}, o);
+  EXPECT_TRUE(std::isnan(std::get<0>(run(x, at::full({5}, -100, lo))).item<double>())) << "no scored row";
+  EXPECT_TRUE(std::isnan(std::get<0>(run(x, at::tensor(std::vector<int64_t>{1, 2, 9, 3, 4}, lo))).item<double>()))
+      << "a target equal to the class count";
+}
+
+// The evaluator's loss on CUDA through the installed kernel, against LibTorch's (the reference) and
+// the definition in float64: a 0-dim loss in the accumulation type (float32 for bfloat16 logits,
+// with no cast of the logits first), and the logits' gradient in their own dtype.
+TEST(CrossEntropyKernel, TheInstalledOpMatchesLibTorchsLossAndGradient) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  for (const at::ScalarType t : {at::kDouble, at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(t == at::kDouble ? "float64" : t == at::kFloat ? "float32" : "bfloat16");
+    torch::manual_seed(12);
+    const auto o = at::TensorOptions().dtype(t).device(at::kCUDA);
+    const at::Tensor x = (3 * at::randn({777, 256}, o)).requires_grad_();
+    const auto lo = at::TensorOptions().dtype(at::kLong).device(at::kCUDA);
+    const at::Tensor drawn = at::randint(0, 256, {777}, lo);
+    const at::Tensor tg = at::where(at::rand({777}, o.dtype(at::kFloat)) < 0.1, at::full_like(drawn, -100), drawn);
+    const at::Tensor loss = cross_entropy(x, tg, -100), ref = cross_entropy_reference(x, tg, -100);
+    EXPECT_EQ(loss.dim(), 0);
+    EXPECT_EQ(loss.scalar_type(), t == at::kDouble ? at::kDouble : at::kFloat);
+    const at::Tensor xe = x.detach().to(at::kDouble).requires_grad_(), def = cross_entropy_definition(xe, tg, -100);
+    const double bound = t == at::kDouble ? 1e-13 : 1e-5;  // the logits are exact in double: float32 sums
+    EXPECT_LT(relative_error(loss, def), bound);
+    EXPECT_LT(relative_error(ref, def), bound);
+    const at::Tensor g = torch::autograd::grad({loss}, {x})[0], gr = torch::autograd::grad({ref}, {x})[0];
+    const at::Tensor gd = torch::autograd::grad({def}, {xe})[0];
+    EXPECT_EQ(g.scalar_type(), t);
+    // bfloat16 gradients: each element rounded once (relative 2^-8 of an element of at most 1/777).
+    const double gb = t == at::kBFloat16 ? 1e-5 : t == at::kFloat ? 1e-8 : 1e-15;
+    EXPECT_LT(relative_error(g, gd), gb) << "kernel";
+    EXPECT_LT(relative_error(gr, gd), gb) << "LibTorch";
+  }
+}
+
 // Models on the GPU compute the same loss and gradients with the kernels as without: the
 // StripedHyena 2 preset (Hyena-SE, -MR, -LI and their short convolutions), the StripedMamba one
 // (Rec-1) and Transformer++ (rotary attention, SwiGLU).
@@ -510,13 +601,13 @@ TEST(Kernels, ModelsTrainTheSameWithAndWithoutThem) {
     const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
     auto loss_and_grads = [&](bool kernels) {
       if (kernels) {
-        EXPECT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm");
+        EXPECT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
       } else {
         kernels::uninstall();
       }
       model->zero_grad();
       const at::Tensor logits = model->forward(tokens);
-      const at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, 64}), tokens.reshape({-1}));
+      const at::Tensor loss = cross_entropy(logits.reshape({-1, 64}), tokens.reshape({-1}), -100);
       loss.backward();
       std::vector<at::Tensor> out = {loss.detach().clone()};
       for (const auto& p : model->parameters())

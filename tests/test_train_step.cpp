@@ -49,10 +49,12 @@ double max_difference(const LivModel& a, const LivModel& b) {
   return worst;
 }
 
-TEST_F(TrainStepTest, FlatAdamWDoesWhatTorchAdamWAndClipGradNormDo) {
+// Six steps of FlatAdamW beside torch::optim::AdamW after clip_grad_norm_, float64 on `device`.
+void expect_flat_adamw_matches_torch(const torch::Device& device) {
+  const auto on = at::TensorOptions().dtype(at::kLong).device(device);
   for (const double clip : {0.05, 0.0}) {
-    LivModel ours = preset_model("striped-hyena2", 4, 32, torch::kCPU, at::kDouble);
-    LivModel theirs = preset_model("striped-hyena2", 4, 32, torch::kCPU, at::kDouble);
+    LivModel ours = preset_model("striped-hyena2", 4, 32, device, at::kDouble);
+    LivModel theirs = preset_model("striped-hyena2", 4, 32, device, at::kDouble);
     ASSERT_EQ(max_difference(ours, theirs), 0.0);
     std::vector<at::Tensor> decay, no_decay, their_decay, their_no_decay;
     split(ours, decay, no_decay);
@@ -72,7 +74,7 @@ TEST_F(TrainStepTest, FlatAdamWDoesWhatTorchAdamWAndClipGradNormDo) {
     torch::manual_seed(1);
     for (int64_t step = 0; step < 6; ++step) {
       const double lr = 0.01 * double(step + 1);  // changes every step, as the schedule does
-      const at::Tensor x = at::randint(16, {3, 12}, at::kLong), y = at::randint(16, {3, 12}, at::kLong);
+      const at::Tensor x = at::randint(16, {3, 12}, on), y = at::randint(16, {3, 12}, on);
       flat.zero_grad();
       loss_of(ours, x, y).backward();
       flat.schedule(step, lr);
@@ -90,8 +92,19 @@ TEST_F(TrainStepTest, FlatAdamWDoesWhatTorchAdamWAndClipGradNormDo) {
       EXPECT_LT(max_difference(ours, theirs), 1e-12) << "clip " << clip << ", step " << step;
     }
     // The parameters moved: the comparison above compared updates, not untouched tensors.
-    EXPECT_GT(max_difference(ours, preset_model("striped-hyena2", 4, 32, torch::kCPU, at::kDouble)), 1e-3);
+    EXPECT_GT(max_difference(ours, preset_model("striped-hyena2", 4, 32, device, at::kDouble)), 1e-3);
   }
+}
+
+TEST_F(TrainStepTest, FlatAdamWDoesWhatTorchAdamWAndClipGradNormDo) { expect_flat_adamw_matches_torch(torch::kCPU); }
+
+// On a GPU the update is one fused kernel where the kernels are built (LibTorch's ops elsewhere).
+TEST_F(TrainStepTest, OnTheGpuFlatAdamWDoesWhatTorchAdamWAndClipGradNormDo) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+#ifdef STARSYNTH_KERNELS
+  ASSERT_NE(kernels::install().find("adamw"), std::string::npos);
+#endif
+  expect_flat_adamw_matches_torch(torch::kCUDA);
 }
 
 TEST_F(TrainStepTest, ParametersBecomeViewsOfOneBufferAndTiedTensorsCountOnce) {
