@@ -14,6 +14,8 @@ namespace {
 
 using cuda::Accumulate;
 using cuda::narrow;
+using cuda::warp_max;
+using cuda::warp_sum;
 using cuda::widen;
 
 constexpr int kWarps = 8;
@@ -23,17 +25,6 @@ __device__ __forceinline__ float exponential(float v) { return expf(v); }
 __device__ __forceinline__ double exponential(double v) { return exp(v); }
 __device__ __forceinline__ float logarithm(float v) { return logf(v); }
 __device__ __forceinline__ double logarithm(double v) { return log(v); }
-
-template <typename A> __device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-template <typename A> __device__ __forceinline__ A warp_max(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)

@@ -1,5 +1,5 @@
 // What the .cu files of kernels/ share: error checks that say which kernel failed, the
-// accumulation type of each storage type, and the conversions between them.
+// accumulation type of each storage type, the conversions between them, and warp reductions.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -41,5 +41,17 @@ template <typename T> __device__ __forceinline__ T narrow(float x);
 template <> __device__ __forceinline__ float narrow<float>(float x) { return x; }
 template <> __device__ __forceinline__ __nv_bfloat16 narrow<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 template <typename T> __device__ __forceinline__ T narrow(double x) { return x; }
+
+// Butterfly reductions over a full warp: every lane ends with the result.
+template <typename A> __device__ __forceinline__ A warp_sum(A v) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <typename A> __device__ __forceinline__ A warp_max(A v) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
 
 }  // namespace starsynth::kernels::cuda

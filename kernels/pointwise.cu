@@ -1,10 +1,10 @@
 // Rotary embedding: a thread rotates pairs (i, i + hd/2) of one row (batch, head, position), a few
 // consecutive ones at a time where alignment allows, so a warp reads and writes consecutive
-// elements of each half of a row; input and output take
-// any strides, which lets the forward pass read the projection's [B, L, H, hd] layout and write the
-// [B, H, L, hd] layout attention wants (the transpose costs nothing extra), and the backward pass
-// write its gradient straight back into the projection's layout. The angles come from a table the
-// glue computes once per length.
+// elements of each half of a row; input and output take any strides, which lets the forward
+// pass read the projection's [B, L, H, hd] layout and write the [B, H, L, hd] layout attention
+// wants (the transpose costs nothing extra), and the backward pass write its gradient straight
+// back into the projection's layout. The angles come from a table the glue computes once per
+// length.
 //
 // SwiGLU: a grid-stride loop over packs of 16 bytes (8 bfloat16, 4 float) when every pointer is
 // aligned to them, single elements otherwise.
@@ -147,7 +147,6 @@ __global__ void __launch_bounds__(kThreads)
     reinterpret_cast<Pack<T, V>*>(du)[p] = dup;
   }
 }
-
 
 template <typename T>
 void swiglu_forward_typed(int64_t n, const void* g, const void* u, void* y, cudaStream_t stream) {

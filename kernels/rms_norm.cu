@@ -13,16 +13,11 @@ namespace starsynth::kernels {
 namespace {
 
 using cuda::narrow;
+using cuda::warp_sum;
 using cuda::widen;
 
 constexpr int kWarps = 8;  // rows in flight per block
 constexpr int kThreads = 32 * kWarps;
-
-template <typename A> __device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 __device__ __forceinline__ float inverse_sqrt(float v) { return rsqrtf(v); }
 __device__ __forceinline__ double inverse_sqrt(double v) { return 1.0 / sqrt(v); }

@@ -5,8 +5,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda_util.cuh"
+
 namespace starsynth::kernels {
 namespace {
+
+using cuda::warp_sum;
 
 constexpr int kThreads = 128;  // channels per block: 4 warps
 constexpr int kWarps = kThreads / 32;
@@ -67,13 +71,6 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const A* __restrict__
       y[i] = acc;
     }
   }
-}
-
-template <typename A>
-__device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
 }
 
 template <typename A, int EMAX>
