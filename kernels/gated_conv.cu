@@ -393,18 +393,24 @@ struct SignalTile {
 };
 
 // fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K).
+// Eight threads per channel, each a contiguous span: every block restages its filter, and with
+// an index division per element this cost as much as the 128-tap MMAs.
 template <int P>
 __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C, int K) {
-  constexpr int stride = filter_stride<P>();
-  for (int i = threadIdx.x; i < kChannels * stride; i += kThreads) {
-    const int c = i / stride, m = i % stride - 16;
-    const int64_t channel = c0 + c;
-    float x = 0;
-    if (channel < C && m >= 0 && m < K) {
-      x = h[channel * K + m];
-      if (m == 0 && D) x += D[channel];
-    }
-    fs[i] = __float2bfloat16(x);
+  constexpr int stride = filter_stride<P>(), parts = kThreads / kChannels, span = stride / parts;
+  static_assert(stride % parts == 0, "the filter row splits evenly");
+  const int c = threadIdx.x / parts, m0 = threadIdx.x % parts * span - 16;
+  const int64_t channel = c0 + c;
+  const bool live = channel < C;
+  const float* hc = h + (live ? channel * K : 0);
+  const float skip = live && D ? D[channel] : 0.f;
+  bf16* row = fs + c * stride + 16;
+#pragma unroll
+  for (int j = 0; j < span; ++j) {
+    const int m = m0 + j;
+    float x = live && m >= 0 && m < K ? hc[m] : 0.f;
+    if (m == 0) x += skip;
+    row[m] = __float2bfloat16(x);
   }
 }
 
