@@ -490,6 +490,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Two blocks per multiprocessor (128 registers): three spill and run at half the speed.
 template <int P, int W>
 __global__ void __launch_bounds__(kThreads, 2)
     backward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
@@ -619,10 +620,13 @@ void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* 
   auto kernel = backward_kernel<P, W>;
   constexpr size_t smem = backward_bytes<P>();
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
-  // One wave of two blocks per multiprocessor; each walks its tiles in order, so the filter
-  // gradient leaves registers once per block.
+  // One wave of as many blocks as fit; each walks its tiles in order, so the filter gradient
+  // leaves registers once per block.
+  int resident = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, smem), "occupancy");
   const int64_t channel_blocks = (a.channels + kChannels - 1) / kChannels, tiles = (a.length + kTile - 1) / kTile;
-  const int64_t rows = std::clamp<int64_t>(2 * int64_t(multiprocessors()) / (channel_blocks * a.batch), 1, tiles);
+  const int64_t wave = int64_t(std::max(resident, 1)) * multiprocessors();
+  const int64_t rows = std::clamp<int64_t>(wave / (channel_blocks * a.batch), 1, tiles);
   const dim3 grid(unsigned(rows), unsigned(channel_blocks), unsigned(a.batch));
   kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
