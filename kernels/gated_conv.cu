@@ -200,7 +200,8 @@ __global__ void __launch_bounds__(kChannels * kRows)
 // matrix of the filter zero-padded to P taps (a multiple of 16, with the skip D folded into tap 0)
 // and w_n the P + 16 inputs that end with the block. Eight blocks side by side are the eight
 // columns of an m16n8k16 MMA: P/16 + 1 MMAs per 128 outputs, so a 128-tap filter costs far less
-// tensor-core time than memory time (its 128 FMAs per output on CUDA cores take twice the floor).
+// tensor-core time than memory time (its 128 FMAs per output would take about twice the memory
+// floor at the CUDA cores' float32 rate).
 // The backward pass is that product again (s, for dq), its adjoint A[i][r] = h⁺[r − i] over
 // g = dy·q (dz), and the filter gradient dh[16a + b] = Σ_t g[t + b]·z[t − 16a]: an MMA with a
 // Hankel matrix of g as A and z shifted by 16a in column a of B, whose 16 × 8 accumulator is dh
@@ -738,6 +739,7 @@ void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* 
 
 bool gated_conv_supported(const GatedConvArgs& a) {
   if (a.taps < 1 || a.taps > 4096 || a.batch > 65535) return false;
+  if (mma::applies(a)) return true;  // its shared memory (81 KB at most) fits every sm_80 and later
   const size_t smem = a.dtype == DType::Float64 ? backward_smem<double>(int(a.taps)) : backward_smem<float>(int(a.taps));
   return smem <= size_t(device_smem_limit());
 }
