@@ -11,8 +11,10 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include <limits>
+#include <optional>
 #include <random>
 #include <tuple>
+#include <utility>
 
 #include "evaluator/model.h"
 #include "evaluator/train_step.h"
@@ -88,50 +90,66 @@ Inputs make_inputs(const Case& c, at::ScalarType t, uint64_t seed) {
   return in;
 }
 
-// Raw kernels with every output pre-filled with NaN: any element they fail to write shows.
+// The raw kernels on `in`, with every output pre-filled with NaN so that any element they fail to
+// write shows; nothing where gated_conv_supported declines the shape.
+struct RawOutputs {
+  at::Tensor y, dy, dq, dk, dv, dh, dD;
+};
+
+std::optional<RawOutputs> run_raw(const Case& c, const Inputs& in, kernels::DType dtype) {
+  kernels::GatedConvArgs a;
+  a.dtype = dtype;
+  a.batch = c.B, a.length = c.L, a.channels = c.C, a.taps = c.K;
+  const at::Tensor h = in.h.reshape({c.C, c.K}).contiguous();
+  a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
+  a.h = h.data_ptr(), a.D = c.D ? in.D.data_ptr() : nullptr;
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  if (!kernels::gated_conv_supported(a)) return std::nullopt;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  RawOutputs o;
+  o.y = at::full_like(in.v, nan), o.dy = at::randn_like(in.v);
+  kernels::gated_conv_forward(a, o.y.data_ptr());
+  o.dq = at::full_like(in.v, nan), o.dk = at::full_like(in.v, nan), o.dv = at::full_like(in.v, nan);
+  o.dh = at::full_like(h, nan), o.dD = at::full({c.C}, nan, h.options());
+  kernels::gated_conv_backward(a, o.dy.data_ptr(), o.dq.data_ptr(), o.dk.data_ptr(), o.dv.data_ptr(),
+                               o.dh.data_ptr(), c.D ? o.dD.data_ptr() : nullptr);
+  return o;
+}
+
+// The definition on float64 copies of `in`, and its gradients for dy by LibTorch's autograd, in
+// the order q, k, v, h, D of the tensors present.
+std::pair<at::Tensor, std::vector<at::Tensor>> definition_and_gradients(const Inputs& in, const at::Tensor& dy) {
+  std::vector<at::Tensor> leaves;
+  auto leaf = [&](const at::Tensor& x) {
+    if (!x.defined()) return x;
+    leaves.push_back(x.to(at::kDouble).detach().requires_grad_());
+    return leaves.back();
+  };
+  const at::Tensor q = leaf(in.q), k = leaf(in.k), v = leaf(in.v), h = leaf(in.h), D = leaf(in.D);
+  const at::Tensor ref = shift_add(q, k, v, h, D);
+  return {ref, torch::autograd::grad({ref}, leaves, {dy.to(at::kDouble)})};
+}
+
 TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
   REQUIRE_CUDA();
   for (const Case& c : random_cases(24)) {
     SCOPED_TRACE(describe(c));
     const Inputs in = make_inputs(c, at::kDouble, 1);
-    kernels::GatedConvArgs a;
-    a.dtype = kernels::DType::Float64;
-    a.batch = c.B, a.length = c.L, a.channels = c.C, a.taps = c.K;
-    const at::Tensor h = in.h.reshape({c.C, c.K}).contiguous();
-    a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
-    a.h = h.data_ptr(), a.D = c.D ? in.D.data_ptr() : nullptr;
-    a.stream = at::cuda::getCurrentCUDAStream().stream();
+    const std::optional<RawOutputs> out = run_raw(c, in, kernels::DType::Float64);
     // Shared memory grows with the taps; float64 runs out first (float32 at 128 taps fits).
-    if (!kernels::gated_conv_supported(a)) {
+    if (!out) {
       EXPECT_GT(c.K, 64);
       continue;
     }
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    at::Tensor y = at::full_like(in.v, nan), dy = at::randn_like(in.v);
-    kernels::gated_conv_forward(a, y.data_ptr());
-    at::Tensor dq = at::full_like(in.v, nan), dk = at::full_like(in.v, nan), dv = at::full_like(in.v, nan);
-    at::Tensor dh = at::full_like(h, nan), dD = at::full({c.C}, nan, h.options());
-    kernels::gated_conv_backward(a, dy.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), dh.data_ptr(),
-                                 c.D ? dD.data_ptr() : nullptr);
-
-    // The reference and its gradients by LibTorch's autograd.
-    std::vector<at::Tensor> leaves;
-    auto leaf = [&](const at::Tensor& x) {
-      if (!x.defined()) return x;
-      leaves.push_back(x.detach().requires_grad_());
-      return leaves.back();
-    };
-    const at::Tensor q = leaf(in.q), k = leaf(in.k), v = leaf(in.v), hr = leaf(in.h), D = leaf(in.D);
-    const at::Tensor ref = shift_add(q, k, v, hr, D);
-    const auto g = torch::autograd::grad({ref}, leaves, {dy});
-    EXPECT_LT(relative_error(y, ref), 1e-12);
+    const auto [ref, g] = definition_and_gradients(in, out->dy);
+    EXPECT_LT(relative_error(out->y, ref), 1e-12);
     size_t i = 0;
-    if (c.q) EXPECT_LT(relative_error(dq, g[i++]), 1e-12) << "dq";
-    if (c.k) EXPECT_LT(relative_error(dk, g[i++]), 1e-12) << "dk";
-    EXPECT_LT(relative_error(dv, g[i++]), 1e-12) << "dv";
-    EXPECT_LT(relative_error(dh, g[i++].reshape({c.C, c.K})), 1e-11) << "dh";
-    if (c.D) EXPECT_LT(relative_error(dD, g[i++]), 1e-11) << "dD";
-    ASSERT_FALSE(y.isnan().any().item<bool>());
+    if (c.q) EXPECT_LT(relative_error(out->dq, g[i++]), 1e-12) << "dq";
+    if (c.k) EXPECT_LT(relative_error(out->dk, g[i++]), 1e-12) << "dk";
+    EXPECT_LT(relative_error(out->dv, g[i++]), 1e-12) << "dv";
+    EXPECT_LT(relative_error(out->dh, g[i++].reshape({c.C, c.K})), 1e-11) << "dh";
+    if (c.D) EXPECT_LT(relative_error(out->dD, g[i++]), 1e-11) << "dD";
+    ASSERT_FALSE(out->y.isnan().any().item<bool>());
   }
 }
 
@@ -149,43 +167,21 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
   for (const Case& c : cases) {
     SCOPED_TRACE(describe(c));
     const Inputs in = make_inputs(c, at::kBFloat16, 3);
-    kernels::GatedConvArgs a;
-    a.dtype = kernels::DType::BFloat16;
-    a.batch = c.B, a.length = c.L, a.channels = c.C, a.taps = c.K;
-    const at::Tensor h = in.h.reshape({c.C, c.K}).contiguous();
-    a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
-    a.h = h.data_ptr(), a.D = c.D ? in.D.data_ptr() : nullptr;
-    a.stream = at::cuda::getCurrentCUDAStream().stream();
+    const std::optional<RawOutputs> out = run_raw(c, in, kernels::DType::BFloat16);
     // Past 128 taps the CUDA-core kernels take over, and at 200 their float shared memory is too large.
-    if (!kernels::gated_conv_supported(a)) {
+    if (!out) {
       EXPECT_GT(c.K, 128);
       continue;
     }
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    at::Tensor y = at::full_like(in.v, nan), dy = at::randn_like(in.v);
-    kernels::gated_conv_forward(a, y.data_ptr());
-    at::Tensor dq = at::full_like(in.v, nan), dk = at::full_like(in.v, nan), dv = at::full_like(in.v, nan);
-    at::Tensor dh = at::full_like(h, nan), dD = at::full({c.C}, nan, h.options());
-    kernels::gated_conv_backward(a, dy.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), dh.data_ptr(),
-                                 c.D ? dD.data_ptr() : nullptr);
-
-    std::vector<at::Tensor> leaves;
-    auto leaf = [&](const at::Tensor& x) {
-      if (!x.defined()) return x;
-      leaves.push_back(x.to(at::kDouble).detach().requires_grad_());
-      return leaves.back();
-    };
-    const at::Tensor q = leaf(in.q), k = leaf(in.k), v = leaf(in.v), hr = leaf(in.h), D = leaf(in.D);
-    const at::Tensor ref = shift_add(q, k, v, hr, D);
-    const auto g = torch::autograd::grad({ref}, leaves, {dy.to(at::kDouble)});
-    ASSERT_FALSE(y.isnan().any().item<bool>());
-    EXPECT_LT(relative_error(y, ref), 1e-2);
+    const auto [ref, g] = definition_and_gradients(in, out->dy);
+    ASSERT_FALSE(out->y.isnan().any().item<bool>());
+    EXPECT_LT(relative_error(out->y, ref), 1e-2);
     size_t i = 0;
-    if (c.q) EXPECT_LT(relative_error(dq, g[i++]), 1e-2) << "dq";
-    if (c.k) EXPECT_LT(relative_error(dk, g[i++]), 1e-2) << "dk";
-    EXPECT_LT(relative_error(dv, g[i++]), 1e-2) << "dv";
-    EXPECT_LT(relative_error(dh, g[i++].reshape({c.C, c.K})), 1e-2) << "dh";
-    if (c.D) EXPECT_LT(relative_error(dD, g[i++]), 1e-2) << "dD";
+    if (c.q) EXPECT_LT(relative_error(out->dq, g[i++]), 1e-2) << "dq";
+    if (c.k) EXPECT_LT(relative_error(out->dk, g[i++]), 1e-2) << "dk";
+    EXPECT_LT(relative_error(out->dv, g[i++]), 1e-2) << "dv";
+    EXPECT_LT(relative_error(out->dh, g[i++].reshape({c.C, c.K})), 1e-2) << "dh";
+    if (c.D) EXPECT_LT(relative_error(out->dD, g[i++]), 1e-2) << "dD";
   }
 }
 

@@ -1,0 +1,488 @@
+// The gated convolution in bfloat16 on tensor cores, up to 128 taps (kernels/gated_conv.cu decides
+// when it runs and keeps the CUDA-core kernels for everything else).
+//
+// Per channel the convolution is a Toeplitz matrix times the signal. Cut time into blocks of 16:
+// the outputs of block n are A·w_n, where A[i][r] = h⁺[P + i − r] is the 16 × (P + 16) Toeplitz
+// matrix of the filter zero-padded to P taps (a multiple of 16, with the skip D folded into tap 0)
+// and w_n the P + 16 inputs that end with the block. Eight blocks side by side are the eight
+// columns of an m16n8k16 MMA: P/16 + 1 MMAs per 128 outputs, so a 128-tap filter costs far less
+// tensor-core time than memory time (its 128 FMAs per output would take about twice the memory
+// floor at the CUDA cores' float32 rate).
+// The backward pass is that product again (s, for dq), its adjoint A[i][r] = h⁺[r − i] over
+// g = dy·q (dz), and the filter gradient dh[16a + b] = Σ_t g[t + b]·z[t − 16a]: an MMA with a
+// Hankel matrix of g as A and z shifted by 16a in column a of B, whose 16 × 8 accumulator is dh
+// itself for up to 128 taps and stays in registers while a block walks its tiles.
+//
+// Memory is [batch, time, channel]; the MMAs want time contiguous. A block owns 32 channels and 128
+// time steps: it stages z = k·v (rounded to bf16, as LibTorch's bf16 composite rounds it) transposed
+// into shared memory with a P-step halo, each warp computes four channels, and the results return
+// through shared memory to be gated and stored with coalesced 16-byte accesses.
+#include "kernels/gated_conv_mma.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+
+#include "kernels/cuda_util.cuh"
+
+namespace starsynth::kernels::gated_conv_mma {
+namespace {
+
+using cuda::multiprocessors;
+using bf16 = __nv_bfloat16;
+
+void check(cudaError_t e, const char* what) { cuda::check(e, "gated_conv", what); }
+
+constexpr int kChannels = 32;  // per block
+constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA's columns
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kPerWarp = kChannels / kWarps;
+
+// Staged signal rows (time contiguous) are skewed by 8 elements every 64 so that a warp's B
+// fragment (eight time blocks 16 apart) meets 32 distinct banks; the row stride is odd in words
+// so that the transposing stores do too.
+__host__ __device__ constexpr int skew(int i) { return i + 8 * (i / 64); }
+template <int P> __host__ __device__ constexpr int signal_rows() { return P + kTile; }
+template <int P> __host__ __device__ constexpr int signal_stride() { return skew(signal_rows<P>()) + 2; }
+template <int P> __host__ __device__ constexpr int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
+// Results staged as float [time][channel]: a row stride of 33 and 8 more every 32 rows give the MMA
+// accumulators of a warp and the coalesced readers distinct banks alike.
+__host__ __device__ constexpr int result_index(int t, int c) { return t * (kChannels + 1) + 8 * (t / 32) + c; }
+constexpr int kResultFloats = (result_index(kTile - 1, kChannels - 1) + 4) / 4 * 4;
+
+template <int P> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * filter_stride<P>(); }
+template <int P> constexpr size_t signal_bytes() { return sizeof(bf16) * kChannels * signal_stride<P>(); }
+template <int P> constexpr size_t forward_bytes() {
+  return filter_bytes<P>() + std::max(signal_bytes<P>(), sizeof(float) * kResultFloats);
+}
+template <int P> constexpr size_t backward_bytes() {
+  return filter_bytes<P>() + 2 * signal_bytes<P>() + 2 * sizeof(float) * kResultFloats;
+}
+
+__device__ __forceinline__ uint32_t pack(bf16 lo, bf16 hi) {
+  return uint32_t(__bfloat16_as_ushort(lo)) | uint32_t(__bfloat16_as_ushort(hi)) << 16;
+}
+__device__ __forceinline__ uint32_t pair_at(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// d += A·B for one m16n8k16 tile: bf16 operands, float accumulators.
+__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  __trap();  // the host side only dispatches here on sm_80 and later
+#endif
+}
+
+// Raw elements of W consecutive channels, as fetched: global loads go out together, into
+// registers, before any of them is used, so a tile costs one memory round trip, not one per row.
+template <int W> using Raw = std::conditional_t<W == 8, uint4, bf16>;
+template <int W> __device__ __forceinline__ Raw<W> fetch(const bf16* p) { return *reinterpret_cast<const Raw<W>*>(p); }
+template <int W> __device__ __forceinline__ Raw<W> zeros() {
+  if constexpr (W == 8) return make_uint4(0, 0, 0, 0);
+  else return __float2bfloat16(0.f);
+}
+template <int W> __device__ __forceinline__ void widen_raw(const Raw<W>& r, float (&f)[W]) {
+  if constexpr (W == 8) {
+    const __nv_bfloat162* x = reinterpret_cast<const __nv_bfloat162*>(&r);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 v = __bfloat1622float2(x[i]);
+      f[2 * i] = v.x, f[2 * i + 1] = v.y;
+    }
+  } else {
+    f[0] = __bfloat162float(r);
+  }
+}
+
+// W consecutive channels: one 16-byte access for W = 8 (channels a multiple of 8, aligned
+// pointers), else one element.
+template <int W> __device__ __forceinline__ void load(const bf16* p, float (&f)[W]) { widen_raw<W>(fetch<W>(p), f); }
+template <int W> __device__ __forceinline__ void store(bf16* p, const float (&f)[W]) {
+  if constexpr (W == 8) {
+    uint4 u;
+    __nv_bfloat162* x = reinterpret_cast<__nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) x[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+    *reinterpret_cast<uint4*>(p) = u;
+  } else {
+    *p = __float2bfloat16(f[0]);
+  }
+}
+
+// dst[c][skew(r)] = a·b (b alone when a is null) at time t_first + r of channel c0 + c, for r in
+// [0, rows), as bf16; 0 outside [0, L) and past the last channel; two consecutive times per 32-bit
+// word. A plain loop: for the forward pass it measured faster than fetching the whole tile into
+// registers first (SignalTile), which costs occupancy.
+template <int W>
+__device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
+                                             int64_t t_first, int rows, int64_t c0, int64_t L, int64_t C) {
+  constexpr int groups = kChannels / W;
+  for (int item = threadIdx.x; item < rows / 2 * groups; item += kThreads) {
+    const int r = 2 * (item / groups), c = W * (item % groups);
+    float f[2][W];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int64_t t = t_first + r + half;
+      if (t >= 0 && t < L && c0 + c < C) {
+        const int64_t i = base + t * C + c0 + c;
+        load<W>(b + i, f[half]);
+        if (a) {
+          float g[W];
+          load<W>(a + i, g);
+#pragma unroll
+          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < W; ++e) f[half][e] = 0;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < W; ++e)
+      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r)) =
+          pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
+  }
+}
+
+// A block's share of a·b (b alone when a is null) at times t_first + r, r ∈ [0, kRows), for its
+// channels; 0 outside [0, L) and past the last channel. fetch() loads into registers; put()
+// writes dst[c][skew(r)] as bf16, two consecutive times per 32-bit word.
+template <int W, int kRows>
+struct SignalTile {
+  static constexpr int kGroups = kChannels / W;
+  static constexpr int kItems = kRows / 2 * kGroups;
+  static constexpr int kPerThread = (kItems + kThreads - 1) / kThreads;
+  Raw<W> a[kPerThread][2], b[kPerThread][2];
+
+  __device__ __forceinline__ void fetch_from(const bf16* pa, const bf16* pb, int64_t base, int64_t t_first,
+                                             int64_t c0, int64_t L, int64_t C) {
+#pragma unroll
+    for (int n = 0; n < kPerThread; ++n) {
+      const int item = threadIdx.x + n * kThreads;
+      const int r = 2 * (item / kGroups), c = W * (item % kGroups);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int64_t t = t_first + r + half, i = base + t * C + c0 + c;
+        const bool inside = item < kItems && t >= 0 && t < L && c0 + c < C;
+        b[n][half] = inside ? fetch<W>(pb + i) : zeros<W>();
+        a[n][half] = inside && pa ? fetch<W>(pa + i) : zeros<W>();
+      }
+    }
+  }
+
+  __device__ __forceinline__ void put(bf16* dst, int stride, bool gated) const {
+#pragma unroll
+    for (int n = 0; n < kPerThread; ++n) {
+      const int item = threadIdx.x + n * kThreads;
+      if (item >= kItems) break;
+      const int r = 2 * (item / kGroups), c = W * (item % kGroups);
+      float f[2][W];
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        widen_raw<W>(b[n][half], f[half]);
+        if (gated) {
+          float g[W];
+          widen_raw<W>(a[n][half], g);
+#pragma unroll
+          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < W; ++e)
+        *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r)) =
+            pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
+    }
+  }
+};
+
+// fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K).
+// Eight threads per channel, each a contiguous span: every block restages its filter, and with
+// an index division per element this cost as much as the 128-tap MMAs.
+template <int P>
+__device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C, int K) {
+  constexpr int stride = filter_stride<P>(), parts = kThreads / kChannels, span = stride / parts;
+  static_assert(stride % parts == 0, "the filter row splits evenly");
+  const int c = threadIdx.x / parts, m0 = threadIdx.x % parts * span - 16;
+  const int64_t channel = c0 + c;
+  const bool live = channel < C;
+  const float* hc = h + (live ? channel * K : 0);
+  const float skip = live && D ? D[channel] : 0.f;
+  bf16* row = fs + c * stride + 16;
+#pragma unroll
+  for (int j = 0; j < span; ++j) {
+    const int m = m0 + j;
+    float x = live && m >= 0 && m < K ? hc[m] : 0.f;
+    if (m == 0) x += skip;
+    row[m] = __float2bfloat16(x);
+  }
+}
+
+// The A fragment of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
+// h⁺[r − i] (the correlation of its backward pass); hc points at h⁺[0].
+template <int P, bool kAdjoint>
+__device__ __forceinline__ void toeplitz_fragment(uint32_t (&a)[4], const bf16* hc, int s, int gid, int tid) {
+  auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
+  const int r = 16 * s + 2 * tid;
+  a[0] = pack(at(gid, r), at(gid, r + 1));
+  a[1] = pack(at(gid + 8, r), at(gid + 8, r + 1));
+  a[2] = pack(at(gid, r + 8), at(gid, r + 9));
+  a[3] = a[0];  // A[i + 8][r + 8] = A[i][r]
+}
+
+// out[t][c] for t = 16 n + i from the accumulator C[i][n] of channel c.
+__device__ __forceinline__ void stage_result(float* out, const float (&d)[4], int c, int gid, int tid) {
+  out[result_index(32 * tid + gid, c)] = d[0];       // i = gid,     n = 2 tid
+  out[result_index(32 * tid + 16 + gid, c)] = d[1];  // i = gid,     n = 2 tid + 1
+  out[result_index(32 * tid + 8 + gid, c)] = d[2];   // i = gid + 8, n = 2 tid
+  out[result_index(32 * tid + 24 + gid, c)] = d[3];  // i = gid + 8, n = 2 tid + 1
+}
+
+// One Toeplitz product of channel c over the staged signal: C[i][n] = Σ_r A[i][r]·w[16 n + r].
+template <int P, bool kAdjoint>
+__device__ __forceinline__ void toeplitz_product(float (&d)[4], const bf16* hc, const bf16* w, int gid, int tid) {
+#pragma unroll
+  for (int s = 0; s <= P / 16; ++s) {
+    uint32_t a[4];
+    toeplitz_fragment<P, kAdjoint>(a, hc, s, gid, tid);
+    const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
+    mma_16x8x16(d, a, pair_at(w + skew(r)), pair_at(w + skew(r + 8)));
+  }
+}
+
+template <int P, int W>
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+                   const float* __restrict__ h, const float* __restrict__ D, bf16* __restrict__ y, int64_t L,
+                   int64_t C, int K) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* fs = reinterpret_cast<bf16*>(smem);
+  bf16* zs = fs + kChannels * filter_stride<P>();  // z at time t0 − P + r
+  float* out = reinterpret_cast<float*>(zs);       // once every warp has read zs
+  // Channels vary fastest over the grid: blocks in flight together cover whole rows of memory.
+  const int64_t t0 = int64_t(blockIdx.y) * kTile, c0 = int64_t(blockIdx.x) * kChannels;
+  const int64_t base = int64_t(blockIdx.z) * L * C;
+  stage_filter<P>(fs, h, D, c0, C, K);
+  stage_signal<W>(zs, signal_stride<P>(), k, v, base, t0 - P, signal_rows<P>(), c0, L, C);
+  __syncthreads();
+  const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
+  float acc[kPerWarp][4] = {};
+#pragma unroll
+  for (int m = 0; m < kPerWarp; ++m) {
+    const int c = warp + kWarps * m;
+    toeplitz_product<P, false>(acc[m], fs + c * filter_stride<P>() + 16, zs + c * signal_stride<P>(), gid, tid);
+  }
+  __syncthreads();
+#pragma unroll
+  for (int m = 0; m < kPerWarp; ++m) stage_result(out, acc[m], warp + kWarps * m, gid, tid);
+  __syncthreads();
+  constexpr int groups = kChannels / W;
+  for (int item = threadIdx.x; item < kTile * groups; item += kThreads) {
+    const int t = item / groups, c = W * (item % groups);
+    if (t0 + t >= L || c0 + c >= C) continue;
+    const int64_t i = base + (t0 + t) * C + c0 + c;
+    float r[W];
+#pragma unroll
+    for (int e = 0; e < W; ++e) r[e] = out[result_index(t, c + e)];
+    if (q) {
+      float g[W];
+      load<W>(q + i, g);
+#pragma unroll
+      for (int e = 0; e < W; ++e) r[e] *= g[e];
+    }
+    store<W>(y + i, r);
+  }
+}
+
+// Two blocks per multiprocessor (128 registers): three spill and run at half the speed.
+template <int P, int W>
+__global__ void __launch_bounds__(kThreads, 2)
+    backward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+                    const float* __restrict__ h, const float* __restrict__ D, const bf16* __restrict__ dy,
+                    bf16* __restrict__ dq, bf16* __restrict__ dk, bf16* __restrict__ dv, float* __restrict__ dh,
+                    float* __restrict__ dD, int64_t L, int64_t C, int K) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* fs = reinterpret_cast<bf16*>(smem);
+  bf16* zs = fs + kChannels * filter_stride<P>();  // z at time t0 − P + r
+  bf16* gs = zs + kChannels * signal_stride<P>();  // g = dy·q at time t0 + r
+  float* s_out = reinterpret_cast<float*>(gs + kChannels * signal_stride<P>());
+  float* dz_out = s_out + kResultFloats;
+  const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
+  const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
+  stage_filter<P>(fs, h, D, c0, C, K);
+  float dh_acc[kPerWarp][4] = {};
+  const int64_t tiles = (L + kTile - 1) / kTile;
+  // The next tile's z and g are fetched while this one is computed.
+  SignalTile<W, signal_rows<P>()> z, g;
+  z.fetch_from(k, v, base, int64_t(blockIdx.x) * kTile - P, c0, L, C);
+  g.fetch_from(q, dy, base, int64_t(blockIdx.x) * kTile, c0, L, C);
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t t0 = tile * kTile, next = tile + gridDim.x;
+    __syncthreads();  // the previous tile's readers are done
+    z.put(zs, signal_stride<P>(), k != nullptr);
+    g.put(gs, signal_stride<P>(), q != nullptr);
+    __syncthreads();
+    if (next < tiles) {
+      z.fetch_from(k, v, base, next * kTile - P, c0, L, C);
+      g.fetch_from(q, dy, base, next * kTile, c0, L, C);
+    }
+#pragma unroll
+    for (int m = 0; m < kPerWarp; ++m) {
+      const int c = warp + kWarps * m;
+      const bf16* hc = fs + c * filter_stride<P>() + 16;
+      const bf16* zc = zs + c * signal_stride<P>();
+      const bf16* gc = gs + c * signal_stride<P>();
+      float s[4] = {}, dz[4] = {};
+      toeplitz_product<P, false>(s, hc, zc, gid, tid);
+      toeplitz_product<P, true>(dz, hc, gc, gid, tid);
+      stage_result(s_out, s, c, gid, tid);
+      stage_result(dz_out, dz, c, gid, tid);
+      // dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over the tile's times t (a Hankel A, shifted B).
+#pragma unroll
+      for (int slice = 0; slice < kTile / 16; ++slice) {
+        const int t = 16 * slice + 2 * tid;
+        uint32_t a[4];
+        a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
+        a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
+        a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
+        a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
+        const bool column = gid < P / 16;  // columns a past the padded filter stay 0
+        const uint32_t b0 = column ? pair_at(zc + skew(P + t - 16 * gid)) : 0u;
+        const uint32_t b1 = column ? pair_at(zc + skew(P + t + 8 - 16 * gid)) : 0u;
+        mma_16x8x16(dh_acc[m], a, b0, b1);
+      }
+    }
+    __syncthreads();
+    constexpr int groups = kChannels / W;
+    for (int item = threadIdx.x; item < kTile * groups; item += kThreads) {
+      const int t = item / groups, c = W * (item % groups);
+      if (t0 + t >= L || c0 + c >= C) continue;
+      const int64_t i = base + (t0 + t) * C + c0 + c;
+      float dz[W], x[W];
+#pragma unroll
+      for (int e = 0; e < W; ++e) dz[e] = dz_out[result_index(t, c + e)];
+      if (q) {
+        load<W>(dy + i, x);
+#pragma unroll
+        for (int e = 0; e < W; ++e) x[e] *= s_out[result_index(t, c + e)];
+        store<W>(dq + i, x);
+      }
+      if (k) {
+        load<W>(v + i, x);
+#pragma unroll
+        for (int e = 0; e < W; ++e) x[e] *= dz[e];
+        store<W>(dk + i, x);
+        load<W>(k + i, x);
+#pragma unroll
+        for (int e = 0; e < W; ++e) x[e] *= dz[e];
+        store<W>(dv + i, x);
+      } else {
+        store<W>(dv + i, dz);
+      }
+    }
+  }
+  // Accumulator C[b][a] holds dh[16 a + b]; dD = Σ_t g[t]·z[t] is its tap 0.
+#pragma unroll
+  for (int m = 0; m < kPerWarp; ++m) {
+    const int64_t channel = c0 + warp + kWarps * m;
+    if (channel >= C) continue;
+    const int taps[4] = {32 * tid + gid, 32 * tid + 16 + gid, 32 * tid + 8 + gid, 32 * tid + 24 + gid};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      if (taps[e] < K) atomicAdd(dh + channel * K + taps[e], dh_acc[m][e]);
+      if (dD && taps[e] == 0) atomicAdd(dD + channel, dh_acc[m][e]);
+    }
+  }
+}
+
+bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// 8 channels per access where every tensor allows it.
+bool vectorized(const GatedConvArgs& a, std::initializer_list<const void*> tensors) {
+  if (a.channels % 8 != 0) return false;
+  for (const void* p : tensors)
+    if (p && !aligned(p)) return false;
+  return true;
+}
+
+template <int P, int W>
+void forward(const GatedConvArgs& a, void* y) {
+  auto kernel = forward_kernel<P, W>;
+  constexpr size_t smem = forward_bytes<P>();
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
+  const dim3 grid(unsigned((a.channels + kChannels - 1) / kChannels), unsigned((a.length + kTile - 1) / kTile),
+                  unsigned(a.batch));
+  kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
+      static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
+      static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<bf16*>(y), a.length, a.channels,
+      int(a.taps));
+  check(cudaGetLastError(), "tensor-core forward launch");
+}
+
+template <int P, int W>
+void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD) {
+  auto kernel = backward_kernel<P, W>;
+  constexpr size_t smem = backward_bytes<P>();
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
+  // One wave of as many blocks as fit; each walks its tiles in order, so the filter gradient
+  // leaves registers once per block.
+  int resident = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, smem), "occupancy");
+  const int64_t channel_blocks = (a.channels + kChannels - 1) / kChannels, tiles = (a.length + kTile - 1) / kTile;
+  const int64_t wave = int64_t(std::max(resident, 1)) * multiprocessors();
+  const int64_t rows = std::clamp<int64_t>(wave / (channel_blocks * a.batch), 1, tiles);
+  const dim3 grid(unsigned(rows), unsigned(channel_blocks), unsigned(a.batch));
+  kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
+      static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
+      static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<const bf16*>(dy),
+      static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), static_cast<float*>(dh),
+      static_cast<float*>(dD), a.length, a.channels, int(a.taps));
+  check(cudaGetLastError(), "tensor-core backward launch");
+}
+
+template <int W>
+void forward_padded(const GatedConvArgs& a, void* y) {
+  if (a.taps <= 16) return forward<16, W>(a, y);
+  if (a.taps <= 32) return forward<32, W>(a, y);
+  if (a.taps <= 64) return forward<64, W>(a, y);
+  return forward<128, W>(a, y);
+}
+
+template <int W>
+void backward_padded(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD) {
+  if (a.taps <= 16) return backward<16, W>(a, dy, dq, dk, dv, dh, dD);
+  if (a.taps <= 32) return backward<32, W>(a, dy, dq, dk, dv, dh, dD);
+  if (a.taps <= 64) return backward<64, W>(a, dy, dq, dk, dv, dh, dD);
+  return backward<128, W>(a, dy, dq, dk, dv, dh, dD);
+}
+
+}  // namespace
+
+constexpr int kMaxTaps = 128;
+
+bool applies(const GatedConvArgs& a) {
+  if (a.dtype != DType::BFloat16 || a.taps > kMaxTaps || (a.length + kTile - 1) / kTile > 65535) return false;
+  int device = 0, major = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "compute capability");
+  return major >= 8;
+}
+
+void run_forward(const GatedConvArgs& a, void* y) {
+  if (vectorized(a, {a.q, a.k, a.v, y})) return forward_padded<8>(a, y);
+  forward_padded<1>(a, y);
+}
+
+void run_backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD) {
+  if (vectorized(a, {a.q, a.k, a.v, dy, dq, dk, dv})) return backward_padded<8>(a, dy, dq, dk, dv, dh, dD);
+  backward_padded<1>(a, dy, dq, dk, dv, dh, dD);
+}
+
+}  // namespace starsynth::kernels::gated_conv_mma
