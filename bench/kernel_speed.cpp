@@ -2,14 +2,15 @@
 // the bytes it must move at the copy bandwidth measured in the same run. bf16 operands, the
 // shapes of the kernels issue: B=8, L=8192, D=1024 and B=1, L=8192, D=4096.
 //
-//   kernel_speed [--repeats 5] [--iters 20] [--sections conv,scan,pointwise]
+//   kernel_speed [--repeats 5] [--iters 20] [--sections conv,long,scan,pointwise]
 //
 // Forward: y = q ⊙ (h ∗ (k ⊙ v) + D ⊙ k ⊙ v) reads q, k, v and writes y. Backward (timed as
 // forward + backward, minus forward): reads q, k, v, dy and writes dq, dk, dv (filter gradients
-// are small). Then the Rec-1 / Rec-2 recurrence (state 16 / 2), float32; ×faster compares forward
-// plus backward with the composite's. Last, the pointwise operators of attention and SwiGLU layers
-// (rotary embedding, SwiGLU's activation, bf16) and RMSNorm (float32; the kernel, and LibTorch's
-// own operator, each against the composite form), at the same shapes. Times are medians over repeats of the mean
+// are small). Then the long convolution of Hyena-LI (L taps, by FFT); the Rec-1 / Rec-2
+// recurrence (state 16 / 2), float32, where ×faster compares forward plus backward with the
+// composite's. Last, the pointwise operators of attention and SwiGLU layers (rotary embedding,
+// SwiGLU's activation, bf16) and RMSNorm (float32; the kernel, and LibTorch's own operator, each
+// against the composite form), at the same shapes. Times are medians over repeats of the mean
 // over iters, µs.
 #include <torch/torch.h>
 
@@ -58,7 +59,7 @@ struct Op {
 
 int main(int argc, char** argv) {
   const int repeats = option(argc, argv, "repeats", 5), iters = option(argc, argv, "iters", 20);
-  std::string sections = "conv,scan,pointwise";
+  std::string sections = "conv,long,scan,pointwise";
   for (int i = 1; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--sections") sections = argv[i + 1];
   auto wanted = [&](const char* name) { return ("," + sections + ",").find("," + std::string(name) + ",") != std::string::npos; };
@@ -117,6 +118,48 @@ int main(int argc, char** argv) {
                   static_cast<long long>(op.taps), fwd[1], fwd[0], floor_fwd, fwd[1] / floor_fwd, bwd,
                   fwdbwd[0] - fwd[0], floor_bwd, bwd / fwd[1]);
     }
+  }
+
+  // The long convolution of Hyena-LI / GConv-2 (filters of L taps, by FFT over N ≥ 2L − 1 points):
+  // the same I/O floor as the short one, which no FFT method reaches, so the time of its transforms
+  // alone (one real-to-complex and one complex-to-real over the [B, C, N] float32 rows, cuFFT
+  // through LibTorch; backward needs two and a small third) is printed beside it.
+  std::printf("\n%-22s %-10s %4s | %9s %9s %9s %7s %11s | %9s %9s %8s\n", "shape", "op", "taps", "fwd µs", "composite",
+              "floor", "÷floor", "transforms", "bwd µs", "composite", "bwd÷fwd");
+  for (const auto& s : shapes) {
+    if (!wanted("long")) break;
+    const int64_t B = s[0], L = s[1], C = s[2];
+    const auto o = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+    const at::Tensor q = at::randn({B, L, C}, o).requires_grad_(), k = at::randn({B, L, C}, o).requires_grad_();
+    const at::Tensor v = at::randn({B, L, C}, o).requires_grad_();
+    const at::Tensor h = (at::randn({C, L}, o.dtype(at::kFloat)) / std::sqrt(double(L))).requires_grad_();
+    const at::Tensor D = at::randn({C}, o.dtype(at::kFloat)).requires_grad_();
+    const at::Tensor dy = at::randn({B, L, C}, o);
+    double fwd[2], fwdbwd[2];
+    for (int kernel = 0; kernel < 2; ++kernel) {
+      if (kernel) kernels::install();
+      else use_long_conv_kernel(nullptr);
+      fwd[kernel] = median_us([&] { gated_long_conv(q, k, v, h, D); }, repeats, iters);
+      fwdbwd[kernel] = median_us(
+          [&] {
+            torch::AutoGradMode grad(true);
+            torch::autograd::grad({gated_long_conv(q, k, v, h, D)}, {q, k, v, h, D}, {dy});
+          },
+          repeats, iters);
+    }
+    const int64_t N = 2 * L;  // L here is a power of two: N is the kernels' transform length
+    const at::Tensor rows = at::randn({B, C, N}, o.dtype(at::kFloat));
+    const double transforms = median_us(
+        [&] { at::_fft_c2r(at::_fft_r2c(rows, {2}, 0, true), {2}, 0, N); }, repeats, iters);
+    const double tensor_bytes = double(B * L * C) * 2;
+    const double floor_fwd = 1e6 * 4 * tensor_bytes / bandwidth;
+    const double bwd = fwdbwd[1] - fwd[1];
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "B=%lld L=%lld D=%lld", static_cast<long long>(B), static_cast<long long>(L),
+                  static_cast<long long>(C));
+    std::printf("%-22s %-10s %4lld | %9.0f %9.0f %9.0f %7.2f %11.0f | %9.0f %9.0f %8.2f\n", shape, "Hyena-LI",
+                static_cast<long long>(L), fwd[1], fwd[0], floor_fwd, fwd[1] / floor_fwd, transforms, bwd,
+                fwdbwd[0] - fwd[0], bwd / fwd[1]);
   }
 
   // The recurrence, in float32 (the evaluator's type for it): reads log_a and x, writes y (B and C

@@ -22,6 +22,7 @@ at::ScalarType wide(const at::Tensor& t) {
 }
 
 GatedConvKernel g_gated_conv_kernel = nullptr;
+GatedConvKernel g_long_conv_kernel = nullptr;
 ScanKernel g_scan_kernel = nullptr;
 RopeKernel g_rope_kernel = nullptr;
 SwigluKernel g_swiglu_kernel = nullptr;
@@ -224,6 +225,22 @@ at::Tensor gated_causal_conv(const at::Tensor& q, const at::Tensor& k, const at:
 }
 
 void use_gated_conv_kernel(GatedConvKernel kernel) { g_gated_conv_kernel = kernel; }
+
+at::Tensor gated_long_conv_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                                     const at::Tensor& D) {
+  const at::Tensor z = k.defined() ? k * v : v;
+  at::Tensor y = fft_conv(z, h);
+  if (D.defined()) y = y + D * z;
+  return q.defined() ? q * y : y;
+}
+
+at::Tensor gated_long_conv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                           const at::Tensor& D) {
+  if (g_long_conv_kernel && v.is_cuda()) return g_long_conv_kernel(q, k, v, h, D);
+  return gated_long_conv_reference(q, k, v, h, D);
+}
+
+void use_long_conv_kernel(GatedConvKernel kernel) { g_long_conv_kernel = kernel; }
 
 at::Tensor diagonal_scan_reference(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B,
                                    const at::Tensor& C) {
@@ -461,7 +478,6 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
           const at::Tensor skip = cls.family == Family::HyenaMR ? w.at(p + "D") : at::Tensor();
           y = gated_causal_conv(q, project("k"), project("v"), kernel, skip);  // q ⊙ (kernel ∗ z + D ⊙ z)
         } else {
-          const at::Tensor z = project("k") * project("v");
           at::Tensor h;
           if (reuses) h = feature(0);
           else {
@@ -469,7 +485,7 @@ at::Tensor LivModelImpl::mix(size_t i, const at::Tensor& x, Features& features) 
                                                : modal_filter(w, p, L);
             produced.push_back(h);
           }
-          y = q * (fft_conv(z, h) + w.at(p + "D") * z);
+          y = gated_long_conv(q, project("k"), project("v"), h, w.at(p + "D"));
         }
         break;
       }

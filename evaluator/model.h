@@ -81,6 +81,16 @@ using GatedConvKernel = at::Tensor (*)(const at::Tensor& q, const at::Tensor& k,
                                        const at::Tensor& h, const at::Tensor& D);
 void use_gated_conv_kernel(GatedConvKernel kernel);
 
+// The gated long causal convolution of Hyena-LI and GConv-2, whose filters span the sequence:
+// y = q ⊙ (h ∗ z + D ⊙ z) with z = k ⊙ v, h [C, ≥L] (its first L taps count), by FFT in at least
+// float32. q, k and D may be undefined. CUDA tensors go to the kernel when one is installed (the
+// same signature as the short convolution's).
+at::Tensor gated_long_conv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                           const at::Tensor& D);
+at::Tensor gated_long_conv_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                                     const at::Tensor& D);
+void use_long_conv_kernel(GatedConvKernel kernel);
+
 // The diagonal recurrence of Rec-1/Rec-2: h_t = exp(log_a_t)·h_{t−1} + x_t ⊗ B_t, y_t = h_t·C_t, with
 // log_a, x [B, L, d] and B, C [B, L, e] (float32 or float64). The reference is the chunked
 // parallel form; CUDA tensors go to the kernel when one is installed.

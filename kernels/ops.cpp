@@ -17,6 +17,7 @@
 #include "evaluator/train_step.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/gated_conv.h"
+#include "kernels/long_conv.h"
 #include "kernels/pointwise.h"
 #include "kernels/rms_norm.h"
 #include "kernels/scan.h"
@@ -85,6 +86,97 @@ at::Tensor gated_conv_cuda(const at::Tensor& q, const at::Tensor& k, const at::T
   auto same = [&](const at::Tensor& x) { return x.defined() ? x.to(t).contiguous() : absent(v); };
   return GatedConv::apply(same(q), same(k), v.contiguous(), h.reshape({v.size(2), h.size(-1)}).to(acc).contiguous(),
                           D.defined() ? D.to(acc).contiguous() : absent(v));
+}
+
+LongConvArgs long_conv_args(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& D) {
+  LongConvArgs a;
+  a.dtype = dtype_of(v.scalar_type());
+  a.batch = v.size(0), a.length = v.size(1), a.channels = v.size(2);
+  a.fft_length = long_conv_fft_length(a.length);
+  a.q = pointer(q), a.k = pointer(k), a.v = v.data_ptr(), a.D = pointer(D);
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  return a;
+}
+
+// Real rows [.., N] → their spectra [.., N/2 + 1], and back, unnormalised (the kernels scale by
+// 1/N where they read the result): cuFFT through LibTorch's plan cache.
+at::Tensor spectrum(const at::Tensor& rows) {
+  at::Tensor s = at::_fft_r2c(rows, {rows.dim() - 1}, /*normalization=*/0, /*onesided=*/true);
+  TORCH_CHECK(s.is_contiguous(), "long_conv: the transform's output is not contiguous");
+  return s;
+}
+at::Tensor signal(const at::Tensor& spectra, int64_t n) {
+  at::Tensor r = at::_fft_c2r(spectra, {spectra.dim() - 1}, /*normalization=*/0, n);
+  TORCH_CHECK(r.is_contiguous(), "long_conv: the inverse transform's output is not contiguous");
+  return r;
+}
+
+// Inputs prepared by long_conv_cuda: q, k, v contiguous of one dtype (q, k possibly empty); h
+// [C, L] and D [C] (possibly empty) contiguous in the accumulation type. The spectra of z and h
+// are kept for backward (LibTorch's autograd of the composite form keeps the same two), and the
+// convolution itself for dq.
+struct LongConv : torch::autograd::Function<LongConv> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& h, const at::Tensor& D) {
+    const LongConvArgs a = long_conv_args(q, k, v, D);
+    const int64_t N = a.fft_length;
+    at::Tensor z_rows = at::empty({a.batch, a.channels, N}, h.options());
+    long_conv_pack_forward(a, z_rows.data_ptr());
+    const at::Tensor Z = spectrum(z_rows);
+    const at::Tensor H = spectrum(at::constant_pad_nd(h, {0, N - a.length}));
+    at::Tensor Y = at::empty_like(Z);
+    long_conv_multiply(a, Z.data_ptr(), H.data_ptr(), Y.data_ptr());
+    z_rows = at::Tensor();  // back to the allocator before the inverse transform asks for as much
+    const at::Tensor y_rows = signal(Y, N);
+    at::Tensor conv = at::empty_like(v), y = at::empty_like(v);
+    long_conv_unpack_forward(a, y_rows.data_ptr(), conv.data_ptr(), y.data_ptr());
+    ctx->save_for_backward({q, k, v, D, conv, Z, H});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const at::Tensor &q = s[0], &k = s[1], &v = s[2], &D = s[3], &conv = s[4], &Z = s[5], &H = s[6];
+    const c10::cuda::CUDAGuard guard(v.device());
+    const LongConvArgs a = long_conv_args(q, k, v, D);
+    const int64_t N = a.fft_length;
+    const at::Tensor dy = grads[0].to(v.scalar_type()).contiguous();
+    const auto wide = v.options().dtype(v.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+    at::Tensor g_rows = at::empty({a.batch, a.channels, N}, wide);
+    at::Tensor dq = given(q) ? at::empty_like(q) : at::Tensor();
+    at::Tensor partial = given(D) ? at::empty({long_conv_partial_rows(a), a.channels}, wide) : at::Tensor();
+    long_conv_pack_backward(a, dy.data_ptr(), conv.data_ptr(), g_rows.data_ptr(), dq.defined() ? dq.data_ptr() : nullptr,
+                            partial.defined() ? partial.data_ptr() : nullptr);
+    at::Tensor G = spectrum(g_rows);
+    g_rows = at::Tensor();
+    at::Tensor dH = at::empty_like(H);
+    long_conv_multiply_backward(a, G.data_ptr(), Z.data_ptr(), H.data_ptr(), dH.data_ptr());
+    const at::Tensor dz_rows = signal(G, N);
+    G = at::Tensor();
+    at::Tensor dk = given(k) ? at::empty_like(k) : at::Tensor(), dv = at::empty_like(v);
+    long_conv_unpack_backward(a, dy.data_ptr(), dz_rows.data_ptr(), dk.defined() ? dk.data_ptr() : nullptr,
+                              dv.data_ptr());
+    const at::Tensor dh = signal(dH, N).slice(1, 0, a.length).mul(1.0 / double(N));
+    return {dq, dk, dv, dh, given(D) ? partial.sum(0) : at::Tensor()};
+  }
+};
+
+at::Tensor long_conv_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                          const at::Tensor& D) {
+  const at::ScalarType t = v.scalar_type();
+  LongConvArgs probe;
+  if (v.dim() == 3) {
+    probe.batch = v.size(0), probe.length = v.size(1), probe.channels = v.size(2);
+    probe.fft_length = long_conv_fft_length(probe.length);
+  }
+  const bool fits = v.dim() == 3 && v.numel() > 0 && has_kernel_dtype(t) && h.dim() == 2 &&
+                    h.size(0) == v.size(2) && h.size(1) >= v.size(1) && long_conv_supported(probe);
+  if (!fits) return gated_long_conv_reference(q, k, v, h, D);
+  const c10::cuda::CUDAGuard guard(v.device());
+  const at::ScalarType acc = t == at::kDouble ? at::kDouble : at::kFloat;
+  auto same = [&](const at::Tensor& x) { return x.defined() ? x.to(t).contiguous() : absent(v); };
+  return LongConv::apply(same(q), same(k), v.contiguous(), h.slice(1, 0, v.size(1)).to(acc).contiguous(),
+                         D.defined() ? D.to(acc).contiguous() : absent(v));
 }
 
 ScanArgs scan_args(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C) {
@@ -359,6 +451,7 @@ bool adamw_cuda(const at::Tensor& param, const at::Tensor& grad, const at::Tenso
 
 void uninstall() {
   use_gated_conv_kernel(nullptr);
+  use_long_conv_kernel(nullptr);
   use_scan_kernel(nullptr);
   use_rope_kernel(nullptr);
   use_swiglu_kernel(nullptr);
@@ -374,13 +467,14 @@ std::string install() {
     return "";
   }
   use_gated_conv_kernel(&gated_conv_cuda);
+  use_long_conv_kernel(&long_conv_cuda);
   use_scan_kernel(&scan_cuda);
   use_rope_kernel(&rope_cuda);
   use_swiglu_kernel(&swiglu_cuda);
   use_rms_norm_kernel(&rms_norm_cuda);
   use_cross_entropy_kernel(&cross_entropy_cuda);
   use_adamw_kernel(&adamw_cuda);
-  return "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw";
+  return "gated_conv,long_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw";
 }
 
 }  // namespace starsynth::kernels

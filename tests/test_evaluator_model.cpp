@@ -220,6 +220,27 @@ TEST(GatedCausalConv, TapJWeighsTheInputJStepsBack) {
   EXPECT_LT((gated_causal_conv(qr, kr, vr, hr, Dr) - qr * want).abs().max().item<double>(), 1e-12);
 }
 
+// The long convolution of Hyena-LI and GConv-2 (by FFT) is the same operator with a filter as long
+// as the sequence; a longer filter's taps past L never count. Against the sum written out.
+TEST(GatedLongConv, IsTheCausalConvolutionWithTheFirstLTaps) {
+  const auto o = at::TensorOptions().dtype(at::kDouble);
+  torch::manual_seed(6);
+  const int64_t B = 2, L = 9, C = 5;
+  const at::Tensor q = at::randn({B, L, C}, o), k = at::randn({B, L, C}, o), v = at::randn({B, L, C}, o);
+  const at::Tensor h = at::randn({C, L + 3}, o), D = at::randn({C}, o);
+  const at::Tensor z = k * v;
+  at::Tensor conv = at::zeros_like(z);
+  for (int64_t t = 0; t < L; ++t)
+    for (int64_t j = 0; j <= t; ++j) conv.select(1, t) += h.select(1, j) * z.select(1, t - j);
+  EXPECT_LT((gated_long_conv(q, k, v, h, D) - q * (conv + D * z)).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((gated_long_conv({}, {}, v, h, {}) - gated_causal_conv({}, {}, v, h.slice(1, 0, L), {}))
+                .abs().max().item<double>(),
+            1e-12);
+  // Changing taps past L changes nothing.
+  EXPECT_LT((gated_long_conv(q, k, v, h, D) - gated_long_conv(q, k, v, h.slice(1, 0, L), D)).abs().max().item<double>(),
+            1e-12);
+}
+
 }  // namespace
 }  // namespace starsynth
 

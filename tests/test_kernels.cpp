@@ -2,9 +2,9 @@
 // step), on the GPU only: forward and every gradient at random shapes (odd lengths, channel counts
 // that are no multiple of a tile, 1 to 200 taps, state sizes 1 to 16, each gate present or absent),
 // in float64, float32 and bfloat16, with outputs poisoned (NaN) beforehand so that an element left
-// unwritten fails; and whole models with and without the kernels. The same for the pointwise
-// kernels (rotary embedding, SwiGLU) and RMSNorm (and LibTorch's own RMSNorm operator, the
-// fallback).
+// unwritten fails; the long (FFT) convolution's passes likewise, at filters as long as the
+// sequence; and whole models with and without the kernels. The same for the pointwise kernels
+// (rotary embedding, SwiGLU) and RMSNorm (and LibTorch's own RMSNorm operator, the fallback).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -21,6 +21,7 @@
 #include "genome/presets.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/gated_conv.h"
+#include "kernels/long_conv.h"
 #include "kernels/ops.h"
 #include "kernels/pointwise.h"
 #include "kernels/rms_norm.h"
@@ -31,6 +32,8 @@ namespace {
 
 #define REQUIRE_CUDA() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
+
+constexpr const char* kAllKernels = "gated_conv,long_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw";
 
 struct Case {
   int64_t B, L, C, K;
@@ -190,7 +193,7 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
 // to bf16 for the reference too, so only the kernel's own arithmetic and output rounding count).
 TEST(GatedConvKernel, TheInstalledOpMatchesTheDefinitionInFloat32AndBFloat16) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  ASSERT_EQ(kernels::install(), kAllKernels);
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     const double bound = t == at::kFloat ? 1e-5 : 1.6e-2;
     for (const Case& c : random_cases(12)) {
@@ -239,6 +242,128 @@ TEST(GatedConvKernel, TheCompositeFormMatchesTheDefinitionOnTheGpu) {
 }
 
 // The recurrence by its definition, one step at a time.
+// The long convolution of Hyena-LI and GConv-2: filters as long as the sequence, some longer
+// (only the first L taps count), against the same term-by-term definition.
+std::vector<Case> long_cases(int n) {
+  std::mt19937 rng(11);
+  auto pick = [&](std::vector<int64_t> v) { return v[rng() % v.size()]; };
+  std::vector<Case> out = {{1, 1, 1, 1, true, true, true}, {2, 300, 65, 305, true, true, true}, {3, 64, 33, 64, false, false, false}};
+  for (int i = 0; i < n; ++i) {
+    const int64_t L = pick({1, 2, 7, 31, 32, 33, 64, 65, 129, 300});
+    out.push_back({pick({1, 2, 3}), L, pick({1, 5, 31, 32, 33, 65, 130}), L + pick({0, 0, 3}), bool(rng() % 2),
+                   bool(rng() % 2), bool(rng() % 2)});
+  }
+  return out;
+}
+
+// The raw passes of kernels/long_conv.h in float64, composed as kernels/ops.cpp composes them but
+// with LibTorch's public transforms, every buffer they write poisoned (NaN) beforehand.
+struct LongRaw {
+  at::Tensor z_rows, y, dy, dq, dk, dv, dh, dD;
+};
+
+LongRaw run_long_raw(const Case& c, const Inputs& in) {
+  kernels::LongConvArgs a;
+  a.dtype = kernels::DType::Float64;
+  a.batch = c.B, a.length = c.L, a.channels = c.C, a.fft_length = kernels::long_conv_fft_length(c.L);
+  a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
+  a.D = c.D ? in.D.data_ptr() : nullptr;
+  a.stream = at::cuda::getCurrentCUDAStream().stream();
+  EXPECT_TRUE(kernels::long_conv_supported(a));
+  const int64_t N = a.fft_length, F = N / 2 + 1;
+  const auto o = in.v.options();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto poisoned = [&](std::vector<int64_t> sizes) { return at::full(sizes, nan, o); };
+  auto poisoned_complex = [&](std::vector<int64_t> sizes) {
+    sizes.push_back(2);
+    return at::view_as_complex(poisoned(sizes));
+  };
+  LongRaw r;
+  r.z_rows = poisoned({c.B, c.C, N});
+  kernels::long_conv_pack_forward(a, r.z_rows.data_ptr());
+  const at::Tensor Z = at::fft_rfft(r.z_rows, N, -1);
+  const at::Tensor H = at::fft_rfft(in.h.reshape({c.C, c.K}).slice(1, 0, c.L), N, -1);
+  const at::Tensor Y = poisoned_complex({c.B, c.C, F});
+  kernels::long_conv_multiply(a, Z.data_ptr(), H.data_ptr(), Y.data_ptr());
+  const at::Tensor y_rows = (at::fft_irfft(Y, N, -1) * double(N)).contiguous();  // unnormalised, as cuFFT's
+  const at::Tensor conv = poisoned({c.B, c.L, c.C});
+  r.y = poisoned({c.B, c.L, c.C});
+  kernels::long_conv_unpack_forward(a, y_rows.data_ptr(), conv.data_ptr(), r.y.data_ptr());
+
+  r.dy = at::randn_like(in.v);
+  const at::Tensor g_rows = poisoned({c.B, c.C, N}), partial = poisoned({kernels::long_conv_partial_rows(a), c.C});
+  r.dq = poisoned({c.B, c.L, c.C});
+  kernels::long_conv_pack_backward(a, r.dy.data_ptr(), conv.data_ptr(), g_rows.data_ptr(), r.dq.data_ptr(),
+                                   partial.data_ptr());
+  const at::Tensor G = at::fft_rfft(g_rows, N, -1).contiguous(), dH = poisoned_complex({c.C, F});
+  kernels::long_conv_multiply_backward(a, G.data_ptr(), Z.contiguous().data_ptr(), H.contiguous().data_ptr(),
+                                       dH.data_ptr());
+  const at::Tensor dz_rows = (at::fft_irfft(G, N, -1) * double(N)).contiguous();
+  r.dk = poisoned({c.B, c.L, c.C}), r.dv = poisoned({c.B, c.L, c.C});
+  kernels::long_conv_unpack_backward(a, r.dy.data_ptr(), dz_rows.data_ptr(), r.dk.data_ptr(), r.dv.data_ptr());
+  r.dh = at::fft_irfft(dH, N, -1).slice(1, 0, c.L);  // irfft's 1/N is the scale wanted
+  r.dD = partial.sum(0);
+  return r;
+}
+
+TEST(LongConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
+  REQUIRE_CUDA();
+  for (const Case& c : long_cases(20)) {
+    SCOPED_TRACE(describe(c) + " N=" + std::to_string(kernels::long_conv_fft_length(c.L)));
+    const Inputs in = make_inputs(c, at::kDouble, 5);
+    const LongRaw out = run_long_raw(c, in);
+    ASSERT_FALSE(out.z_rows.isnan().any().item<bool>());
+    EXPECT_EQ(out.z_rows.slice(2, c.L).abs().max().item<double>(), 0.0) << "zero padding";
+    const auto [ref, g] = definition_and_gradients(in, out.dy);
+    EXPECT_LT(relative_error(out.y, ref), 1e-10);
+    size_t i = 0;
+    if (c.q) EXPECT_LT(relative_error(out.dq, g[i++]), 1e-10) << "dq";
+    if (c.k) EXPECT_LT(relative_error(out.dk, g[i++]), 1e-10) << "dk";
+    EXPECT_LT(relative_error(out.dv, g[i++]), 1e-10) << "dv";
+    EXPECT_LT(relative_error(out.dh, g[i++].reshape({c.C, c.K}).slice(1, 0, c.L)), 1e-10) << "dh";
+    if (c.D) EXPECT_LT(relative_error(out.dD, g[i++]), 1e-10) << "dD";
+  }
+}
+
+// Through the installed op (autograd, the slice of a longer filter, dtypes) against the float64
+// definition: float64 within 1e-10, float32 within 1e-5, bfloat16 within its rounding (as the
+// short convolution's op). The op must be the kernel's, not the composite form it falls back to.
+TEST(LongConvKernel, TheInstalledOpMatchesTheDefinitionInEachDtype) {
+  REQUIRE_CUDA();
+  ASSERT_EQ(kernels::install(), kAllKernels);
+  for (const at::ScalarType t : {at::kDouble, at::kFloat, at::kBFloat16}) {
+    const double bound = t == at::kDouble ? 1e-10 : t == at::kFloat ? 1e-5 : 1.6e-2;
+    for (const Case& c : long_cases(10)) {
+      SCOPED_TRACE(describe(c) + " " + std::string(c10::toString(t)));
+      Inputs in = make_inputs(c, t, 6);
+      in.h = in.h.reshape({c.C, c.K});
+      std::vector<at::Tensor> fast, exact;
+      auto leaf = [&](const at::Tensor& x, bool wide) {
+        if (!x.defined()) return x;
+        auto& list = wide ? exact : fast;
+        list.push_back((wide ? x.to(at::kDouble) : x).detach().requires_grad_());
+        return list.back();
+      };
+      const at::Tensor y = gated_long_conv(leaf(in.q, false), leaf(in.k, false), leaf(in.v, false),
+                                           leaf(in.h, false), leaf(in.D, false));
+      const at::Tensor ref =
+          shift_add(leaf(in.q, true), leaf(in.k, true), leaf(in.v, true), leaf(in.h, true), leaf(in.D, true));
+      ASSERT_TRUE(y.grad_fn());
+      EXPECT_NE(y.grad_fn()->name().find("LongConv"), std::string::npos) << y.grad_fn()->name();
+      EXPECT_EQ(y.scalar_type(), t);
+      EXPECT_LT(relative_error(y, ref), bound);
+      const at::Tensor dy = at::randn_like(ref);
+      const auto gf = torch::autograd::grad({y}, fast, {dy.to(t)});
+      const auto ge = torch::autograd::grad({ref}, exact, {dy});
+      for (size_t i = 0; i < gf.size(); ++i) {
+        EXPECT_EQ(gf[i].scalar_type(), fast[i].scalar_type()) << "gradient " << i;
+        EXPECT_TRUE(gf[i].sizes().equals(fast[i].sizes())) << "gradient " << i;
+        EXPECT_LT(relative_error(gf[i], ge[i]), bound * (fast[i].dim() == 1 ? 2 : 1)) << "gradient " << i;
+      }
+    }
+  }
+}
+
 at::Tensor sequential_scan(const at::Tensor& log_a, const at::Tensor& x, const at::Tensor& B, const at::Tensor& C) {
   at::Tensor h = at::zeros({x.size(0), x.size(2), B.size(2)}, x.options());
   std::vector<at::Tensor> ys;
@@ -307,7 +432,7 @@ TEST(ScanKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // Through the installed op in float32 (the evaluator's recurrence type), against float64.
 TEST(ScanKernel, TheInstalledOpMatchesTheDefinitionInFloat32) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  ASSERT_EQ(kernels::install(), kAllKernels);
   for (const ScanCase& c : scan_cases(8)) {
     SCOPED_TRACE("B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) + " D=" + std::to_string(c.D) +
                  " E=" + std::to_string(c.E));
@@ -404,7 +529,7 @@ TEST(RopeKernel, WritesEveryOutputAndMatchesTheDefinition) {
 // the CPU runs against the same definition.
 TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  ASSERT_EQ(kernels::install(), kAllKernels);
   for (const at::ScalarType t : {at::kFloat, at::kBFloat16}) {
     // bf16: one rounding of the output (2^-8 relative); the composite also rounds cos and sin.
     const double bound = t == at::kFloat ? 2e-6 : 8e-3;
@@ -431,7 +556,7 @@ TEST(RopeKernel, TheInstalledOpAndTheCompositeFormMatchTheDefinition) {
 
 TEST(SwigluKernel, WritesEveryOutputAndMatchesTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  ASSERT_EQ(kernels::install(), kAllKernels);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   // 1 and 1,001 elements take the single-element path, 4,096 the 16-byte packs; a tensor that
   // starts one element into its storage is misaligned for packs.
@@ -513,7 +638,7 @@ TEST(RmsNormKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // under bf16 autocast the kernel returns bfloat16, rounded once from the float32 result.
 TEST(RmsNormKernel, TheInstalledOpAndLibTorchsOperatorMatchTheDefinition) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  ASSERT_EQ(kernels::install(), kAllKernels);
   for (const bool autocast : {false, true})
     for (const at::ScalarType t : {at::kFloat, at::kDouble}) {
       if (autocast && t == at::kDouble) continue;
@@ -610,7 +735,7 @@ TEST(CrossEntropyKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // with no cast of the logits first), and the logits' gradient in their own dtype.
 TEST(CrossEntropyKernel, TheInstalledOpMatchesLibTorchsLossAndGradient) {
   REQUIRE_CUDA();
-  ASSERT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+  ASSERT_EQ(kernels::install(), kAllKernels);
   for (const at::ScalarType t : {at::kDouble, at::kFloat, at::kBFloat16}) {
     SCOPED_TRACE(t == at::kDouble ? "float64" : t == at::kFloat ? "float32" : "bfloat16");
     torch::manual_seed(12);
@@ -651,7 +776,7 @@ TEST(Kernels, ModelsTrainTheSameWithAndWithoutThem) {
     const at::Tensor tokens = at::randint(0, 64, {2, 50}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
     auto loss_and_grads = [&](bool kernels) {
       if (kernels) {
-        EXPECT_EQ(kernels::install(), "gated_conv,scan,rope,swiglu,rms_norm,cross_entropy,adamw");
+        EXPECT_EQ(kernels::install(), kAllKernels);
       } else {
         kernels::uninstall();
       }
