@@ -31,6 +31,10 @@ __device__ __forceinline__ A gate_product(const T* __restrict__ a, const T* __re
   return a ? widen(a[at]) * widen(b[at]) : widen(b[at]);  // a ⊙ b, or b alone when a is absent
 }
 
+// Each thread of a 32 × 8 block takes kSteps rows of the 32 × 32 tile: loads for all of them are
+// issued before any result is used (the passes are bound by memory latency, not arithmetic).
+constexpr int kSteps = kTile / kRows;
+
 // Row (b, c) of [B, C, N] holds z[b, :, c], then zeros up to N.
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
@@ -39,14 +43,19 @@ __global__ void __launch_bounds__(kThreads)
   const int t0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile, b = blockIdx.z, tx = threadIdx.x, ty = threadIdx.y;
   const bool data = t0 < L;  // tiles wholly past L are zeros and read nothing
   if (data) {
-    for (int i = ty; i < kTile; i += kRows) {
-      const int t = t0 + i, c = c0 + tx;
-      tile[i][tx] = t < L && c < C ? gate_product<T, A>(k, v, (int64_t(b) * L + t) * C + c) : A(0);
+    A z[kSteps];
+#pragma unroll
+    for (int r = 0; r < kSteps; ++r) {
+      const int t = t0 + ty + r * kRows, c = c0 + tx;
+      z[r] = t < L && c < C ? gate_product<T, A>(k, v, (int64_t(b) * L + t) * C + c) : A(0);
     }
+#pragma unroll
+    for (int r = 0; r < kSteps; ++r) tile[ty + r * kRows][tx] = z[r];
     __syncthreads();
   }
-  for (int i = ty; i < kTile; i += kRows) {
-    const int c = c0 + i, t = t0 + tx;
+#pragma unroll
+  for (int r = 0; r < kSteps; ++r) {
+    const int i = ty + r * kRows, c = c0 + i, t = t0 + tx;
     if (c < C && t < N) z_rows[(int64_t(b) * C + c) * N + t] = data ? tile[tx][i] : A(0);
   }
 }
@@ -56,10 +65,14 @@ template <typename A>
 __device__ __forceinline__ void load_rows(const A* __restrict__ rows, A (*tile)[kTile + 1], A scale, int L, int C,
                                           int N) {
   const int t0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile, b = blockIdx.z, tx = threadIdx.x, ty = threadIdx.y;
-  for (int i = ty; i < kTile; i += kRows) {
-    const int c = c0 + i, t = t0 + tx;
-    tile[i][tx] = c < C && t < L ? rows[(int64_t(b) * C + c) * N + t] * scale : A(0);
+  A x[kSteps];
+#pragma unroll
+  for (int r = 0; r < kSteps; ++r) {
+    const int c = c0 + ty + r * kRows, t = t0 + tx;
+    x[r] = c < C && t < L ? rows[(int64_t(b) * C + c) * N + t] : A(0);
   }
+#pragma unroll
+  for (int r = 0; r < kSteps; ++r) tile[ty + r * kRows][tx] = x[r] * scale;
   __syncthreads();
 }
 
@@ -72,13 +85,17 @@ __global__ void __launch_bounds__(kThreads)
   load_rows(y_rows, tile, scale, L, C, N);
   const int t0 = blockIdx.x * kTile, c = blockIdx.y * kTile + threadIdx.x, b = blockIdx.z;
   if (c >= C) return;
-  for (int i = threadIdx.y; i < kTile && t0 + i < L; i += kRows) {
+  const A skip = D ? D[c] : A(0);
+#pragma unroll
+  for (int r = 0; r < kSteps; ++r) {
+    const int i = threadIdx.y + r * kRows;
+    if (t0 + i >= L) break;
     const int64_t at = (int64_t(b) * L + t0 + i) * C + c;
     // y is computed from the rounded convolution that backward will read, as the composite form does.
     const T rounded = narrow<T>(tile[threadIdx.x][i]);
     conv[at] = rounded;
     A out = widen(rounded);
-    if (D) out += D[c] * gate_product<T, A>(k, v, at);
+    if (D) out += skip * gate_product<T, A>(k, v, at);
     y[at] = narrow<T>(q ? out * widen(q[at]) : out);
   }
 }
@@ -93,33 +110,42 @@ __global__ void __launch_bounds__(kThreads)
   const int t0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile, b = blockIdx.z, tx = threadIdx.x, ty = threadIdx.y;
   const bool data = t0 < L;
   if (data) {
-    A gz = 0;  // this thread's share of Σ g·z for channel c0 + tx
-    for (int i = ty; i < kTile; i += kRows) {
-      const int t = t0 + i, c = c0 + tx;
-      A g = 0;
+    const int c = c0 + tx;
+    const bool need_z = dq || D;
+    const A skip = D && c < C ? D[c] : A(0);
+    A d[kSteps], g[kSteps], z[kSteps], cv[kSteps];
+#pragma unroll
+    for (int r = 0; r < kSteps; ++r) {
+      const int t = t0 + ty + r * kRows;
+      d[r] = g[r] = z[r] = cv[r] = 0;
       if (t < L && c < C) {
         const int64_t at = (int64_t(b) * L + t) * C + c;
-        const A d = widen(dy[at]);
-        g = q ? d * widen(q[at]) : d;
-        if (dq || D) {
-          const A z = gate_product<T, A>(k, v, at);
-          if (dq) dq[at] = narrow<T>(d * (widen(conv[at]) + (D ? D[c] * z : A(0))));
-          gz += g * z;
-        }
+        d[r] = widen(dy[at]);
+        g[r] = q ? d[r] * widen(q[at]) : d[r];
+        if (need_z) z[r] = gate_product<T, A>(k, v, at);
+        if (dq) cv[r] = widen(conv[at]);
       }
-      tile[i][tx] = g;
+    }
+    A gz = 0;  // this thread's share of Σ g·z for channel c
+#pragma unroll
+    for (int r = 0; r < kSteps; ++r) {
+      const int t = t0 + ty + r * kRows;
+      if (dq && t < L && c < C) dq[(int64_t(b) * L + t) * C + c] = narrow<T>(d[r] * (cv[r] + skip * z[r]));
+      gz += g[r] * z[r];
+      tile[ty + r * kRows][tx] = g[r];
     }
     partial[ty][tx] = gz;
     __syncthreads();
-    if (D && ty == 0 && c0 + tx < C) {
+    if (D && ty == 0 && c < C) {
       A sum = 0;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) sum += partial[r][tx];
-      dD_partial[(int64_t(b) * ((L + kTile - 1) / kTile) + blockIdx.x) * C + c0 + tx] = sum;
+      dD_partial[(int64_t(b) * ((L + kTile - 1) / kTile) + blockIdx.x) * C + c] = sum;
     }
   }
-  for (int i = ty; i < kTile; i += kRows) {
-    const int c = c0 + i, t = t0 + tx;
+#pragma unroll
+  for (int r = 0; r < kSteps; ++r) {
+    const int i = ty + r * kRows, c = c0 + i, t = t0 + tx;
     if (c < C && t < N) g_rows[(int64_t(b) * C + c) * N + t] = data ? tile[tx][i] : A(0);
   }
 }
@@ -133,10 +159,14 @@ __global__ void __launch_bounds__(kThreads)
   load_rows(dz_rows, tile, scale, L, C, N);
   const int t0 = blockIdx.x * kTile, c = blockIdx.y * kTile + threadIdx.x, b = blockIdx.z;
   if (c >= C) return;
-  for (int i = threadIdx.y; i < kTile && t0 + i < L; i += kRows) {
+  const A skip = D ? D[c] : A(0);
+#pragma unroll
+  for (int r = 0; r < kSteps; ++r) {
+    const int i = threadIdx.y + r * kRows;
+    if (t0 + i >= L) break;
     const int64_t at = (int64_t(b) * L + t0 + i) * C + c;
     A dz = tile[threadIdx.x][i];
-    if (D) dz += D[c] * gate_product<T, A>(q, dy, at);
+    if (D) dz += skip * gate_product<T, A>(q, dy, at);
     if (k) {
       dk[at] = narrow<T>(dz * widen(v[at]));
       dv[at] = narrow<T>(dz * widen(k[at]));
@@ -144,6 +174,14 @@ __global__ void __launch_bounds__(kThreads)
       dv[at] = narrow<T>(dz);
     }
   }
+}
+
+// The filter's rows [C, L] → [C, N], zeros past L (LibTorch's padding is a fill and a copy).
+template <typename A>
+__global__ void __launch_bounds__(kThreads) pad_rows_kernel(const A* __restrict__ h, A* __restrict__ rows, int L, int N) {
+  const int64_t c = blockIdx.y;
+  for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < N; t += gridDim.x * blockDim.x)
+    rows[c * N + t] = t < L ? h[c * L + t] : A(0);
 }
 
 // One block per row (b, c) of Y; H's row c is shared by the batch.
@@ -165,7 +203,8 @@ __global__ void __launch_bounds__(kThreads)
 template <typename A>
 __global__ void __launch_bounds__(kThreads)
     multiply_backward_kernel(Complex<A>* __restrict__ G, const Complex<A>* __restrict__ Z,
-                             const Complex<A>* __restrict__ H, Complex<A>* __restrict__ dH, int B, int C, int F) {
+                             const Complex<A>* __restrict__ H, Complex<A>* __restrict__ dH, int B, int C, int F,
+                             A scale) {
   const int c = blockIdx.y, f = blockIdx.x * blockDim.x + threadIdx.x;
   if (f >= F) return;
   const Complex<A> w = H[int64_t(c) * F + f];
@@ -177,7 +216,7 @@ __global__ void __launch_bounds__(kThreads)
     im += g.im * z.re - g.re * z.im;
     G[at] = {g.re * w.re + g.im * w.im, g.im * w.re - g.re * w.im};  // g · conj(w)
   }
-  dH[int64_t(c) * F + f] = {re, im};
+  dH[int64_t(c) * F + f] = {re * scale, im * scale};  // the inverse transform's 1/N, here for free
 }
 
 dim3 tiles(const LongConvArgs& a, int64_t positions) {
@@ -228,6 +267,17 @@ void long_conv_pack_forward(const LongConvArgs& a, void* z_rows) {
   cuda::check(cudaGetLastError(), "long_conv", "pack forward launch");
 }
 
+void long_conv_pad_filter(const LongConvArgs& a, const void* h, void* h_rows) {
+  auto run = [&](auto tag) {
+    using A = decltype(tag);
+    const dim3 grid(unsigned(std::min<int64_t>((a.fft_length + kThreads - 1) / kThreads, 64)), unsigned(a.channels));
+    pad_rows_kernel<A><<<grid, kThreads, 0, stream_of(a)>>>(static_cast<const A*>(h), static_cast<A*>(h_rows),
+                                                            int(a.length), int(a.fft_length));
+  };
+  a.dtype == DType::Float64 ? run(double{}) : run(float{});
+  cuda::check(cudaGetLastError(), "long_conv", "pad filter launch");
+}
+
 void long_conv_multiply(const LongConvArgs& a, const void* Z, const void* H, void* Y) {
   auto run = [&](auto tag) {
     using A = decltype(tag);
@@ -271,7 +321,7 @@ void long_conv_multiply_backward(const LongConvArgs& a, void* G, const void* Z, 
     const dim3 grid(unsigned((frequencies(a) + kThreads - 1) / kThreads), unsigned(a.channels));
     multiply_backward_kernel<A><<<grid, kThreads, 0, stream_of(a)>>>(
         static_cast<Complex<A>*>(G), static_cast<const Complex<A>*>(Z), static_cast<const Complex<A>*>(H),
-        static_cast<Complex<A>*>(dH), int(a.batch), int(a.channels), frequencies(a));
+        static_cast<Complex<A>*>(dH), int(a.batch), int(a.channels), frequencies(a), A(1) / A(a.fft_length));
   };
   a.dtype == DType::Float64 ? run(double{}) : run(float{});
   cuda::check(cudaGetLastError(), "long_conv", "multiply backward launch");

@@ -38,9 +38,10 @@ bool long_conv_supported(const LongConvArgs& a);
 // The smallest N ≥ max(2L − 1, 2) whose prime factors are 2, 3, 5 and 7: cuFFT's fast sizes.
 int64_t long_conv_fft_length(int64_t length);
 
-// Forward: z_rows ← z transposed, zeros past L; Y ← Z · H; then from y_rows = N · (h ∗ z):
-// conv ← h ∗ z (the DType; kept for dq) and y.
+// Forward: z_rows ← z transposed, zeros past L; h_rows ← h [channels, length] padded likewise;
+// Y ← Z · H; then from y_rows = N · (h ∗ z): conv ← h ∗ z (the DType; kept for dq) and y.
 void long_conv_pack_forward(const LongConvArgs& a, void* z_rows);
+void long_conv_pad_filter(const LongConvArgs& a, const void* h, void* h_rows);
 void long_conv_multiply(const LongConvArgs& a, const void* Z, const void* H, void* Y);
 void long_conv_unpack_forward(const LongConvArgs& a, const void* y_rows, void* conv, void* y);
 
@@ -49,7 +50,7 @@ void long_conv_unpack_forward(const LongConvArgs& a, const void* y_rows, void* c
 void long_conv_pack_backward(const LongConvArgs& a, const void* dy, const void* conv, void* g_rows, void* dq,
                              void* dD_partial);
 int64_t long_conv_partial_rows(const LongConvArgs& a);
-// dH[c, f] ← Σ_b G[b, c, f] · conj(Z[b, c, f]);  G ← G · conj(H) in place.
+// dH[c, f] ← Σ_b G[b, c, f] · conj(Z[b, c, f]) / N (the inverse transform's scale);  G ← G · conj(H) in place.
 void long_conv_multiply_backward(const LongConvArgs& a, void* G, const void* Z, const void* H, void* dH);
 // From dz_rows = N · (h ⋆ g): dk, dv (dv = dz when k is absent; dk written only when k is given).
 void long_conv_unpack_backward(const LongConvArgs& a, const void* dy, const void* dz_rows, void* dk, void* dv);

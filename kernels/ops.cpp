@@ -123,7 +123,10 @@ struct LongConv : torch::autograd::Function<LongConv> {
     at::Tensor z_rows = at::empty({a.batch, a.channels, N}, h.options());
     long_conv_pack_forward(a, z_rows.data_ptr());
     const at::Tensor Z = spectrum(z_rows);
-    const at::Tensor H = spectrum(at::constant_pad_nd(h, {0, N - a.length}));
+    at::Tensor h_rows = at::empty({a.channels, N}, h.options());
+    long_conv_pad_filter(a, h.data_ptr(), h_rows.data_ptr());
+    const at::Tensor H = spectrum(h_rows);
+    h_rows = at::Tensor();
     at::Tensor Y = at::empty_like(Z);
     long_conv_multiply(a, Z.data_ptr(), H.data_ptr(), Y.data_ptr());
     z_rows = at::Tensor();  // back to the allocator before the inverse transform asks for as much
@@ -156,7 +159,7 @@ struct LongConv : torch::autograd::Function<LongConv> {
     at::Tensor dk = given(k) ? at::empty_like(k) : at::Tensor(), dv = at::empty_like(v);
     long_conv_unpack_backward(a, dy.data_ptr(), dz_rows.data_ptr(), dk.defined() ? dk.data_ptr() : nullptr,
                               dv.data_ptr());
-    const at::Tensor dh = signal(dH, N).slice(1, 0, a.length).mul(1.0 / double(N));
+    const at::Tensor dh = signal(dH, N).slice(1, 0, a.length);  // a view; dH carries the 1/N
     return {dq, dk, dv, dh, given(D) ? partial.sum(0) : at::Tensor()};
   }
 };
@@ -175,7 +178,8 @@ at::Tensor long_conv_cuda(const at::Tensor& q, const at::Tensor& k, const at::Te
   const c10::cuda::CUDAGuard guard(v.device());
   const at::ScalarType acc = t == at::kDouble ? at::kDouble : at::kFloat;
   auto same = [&](const at::Tensor& x) { return x.defined() ? x.to(t).contiguous() : absent(v); };
-  return LongConv::apply(same(q), same(k), v.contiguous(), h.slice(1, 0, v.size(1)).to(acc).contiguous(),
+  const at::Tensor taps = h.size(1) == v.size(1) ? h : h.slice(1, 0, v.size(1));  // no slice, no zeros in its backward
+  return LongConv::apply(same(q), same(k), v.contiguous(), taps.to(acc).contiguous(),
                          D.defined() ? D.to(acc).contiguous() : absent(v));
 }
 

@@ -259,7 +259,7 @@ std::vector<Case> long_cases(int n) {
 // The raw passes of kernels/long_conv.h in float64, composed as kernels/ops.cpp composes them but
 // with LibTorch's public transforms, every buffer they write poisoned (NaN) beforehand.
 struct LongRaw {
-  at::Tensor z_rows, y, dy, dq, dk, dv, dh, dD;
+  at::Tensor z_rows, h_rows, y, dy, dq, dk, dv, dh, dD;
 };
 
 LongRaw run_long_raw(const Case& c, const Inputs& in) {
@@ -282,7 +282,10 @@ LongRaw run_long_raw(const Case& c, const Inputs& in) {
   r.z_rows = poisoned({c.B, c.C, N});
   kernels::long_conv_pack_forward(a, r.z_rows.data_ptr());
   const at::Tensor Z = at::fft_rfft(r.z_rows, N, -1);
-  const at::Tensor H = at::fft_rfft(in.h.reshape({c.C, c.K}).slice(1, 0, c.L), N, -1);
+  const at::Tensor taps = in.h.reshape({c.C, c.K}).slice(1, 0, c.L).contiguous();
+  r.h_rows = poisoned({c.C, N});
+  kernels::long_conv_pad_filter(a, taps.data_ptr(), r.h_rows.data_ptr());
+  const at::Tensor H = at::fft_rfft(r.h_rows, N, -1);
   const at::Tensor Y = poisoned_complex({c.B, c.C, F});
   kernels::long_conv_multiply(a, Z.data_ptr(), H.data_ptr(), Y.data_ptr());
   const at::Tensor y_rows = (at::fft_irfft(Y, N, -1) * double(N)).contiguous();  // unnormalised, as cuFFT's
@@ -301,7 +304,7 @@ LongRaw run_long_raw(const Case& c, const Inputs& in) {
   const at::Tensor dz_rows = (at::fft_irfft(G, N, -1) * double(N)).contiguous();
   r.dk = poisoned({c.B, c.L, c.C}), r.dv = poisoned({c.B, c.L, c.C});
   kernels::long_conv_unpack_backward(a, r.dy.data_ptr(), dz_rows.data_ptr(), r.dk.data_ptr(), r.dv.data_ptr());
-  r.dh = at::fft_irfft(dH, N, -1).slice(1, 0, c.L);  // irfft's 1/N is the scale wanted
+  r.dh = (at::fft_irfft(dH, N, -1) * double(N)).slice(1, 0, c.L);  // dH carries the 1/N itself
   r.dD = partial.sum(0);
   return r;
 }
@@ -314,6 +317,8 @@ TEST(LongConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
     const LongRaw out = run_long_raw(c, in);
     ASSERT_FALSE(out.z_rows.isnan().any().item<bool>());
     EXPECT_EQ(out.z_rows.slice(2, c.L).abs().max().item<double>(), 0.0) << "zero padding";
+    const at::Tensor taps = in.h.reshape({c.C, c.K}).slice(1, 0, c.L);
+    EXPECT_TRUE(at::equal(out.h_rows, at::constant_pad_nd(taps, {0, out.h_rows.size(1) - c.L}))) << "padded filter";
     const auto [ref, g] = definition_and_gradients(in, out.dy);
     EXPECT_LT(relative_error(out.y, ref), 1e-10);
     size_t i = 0;
