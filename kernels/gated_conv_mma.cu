@@ -16,7 +16,8 @@
 // Memory is [batch, time, channel]; the MMAs want time contiguous. A block owns 32 channels and 128
 // time steps: it stages z = k·v (rounded to bf16, as LibTorch's bf16 composite rounds it) transposed
 // into shared memory with a P-step halo, each warp computes four channels, and the results return
-// through shared memory to be gated and stored with coalesced 16-byte accesses.
+// through shared memory to be gated and stored with coalesced 16-byte accesses. From 32 taps a
+// forward block takes two such tiles (256 steps), which halves the halo each output pays for.
 #include "kernels/gated_conv_mma.h"
 
 #include <cuda_bf16.h>
@@ -47,18 +48,21 @@ constexpr int kPerWarp = kChannels / kWarps;
 // fragment (eight time blocks 16 apart) meets 32 distinct banks; the row stride is odd in words
 // so that the transposing stores do too.
 __host__ __device__ constexpr int skew(int i) { return i + 8 * (i / 64); }
-template <int P> __host__ __device__ constexpr int signal_rows() { return P + kTile; }
-template <int P> __host__ __device__ constexpr int signal_stride() { return skew(signal_rows<P>()) + 2; }
+// S tiles of kTile steps side by side (the forward pass takes two from 32 taps: half the halo per
+// output, and each A fragment serves both).
+template <int P, int S = 1> __host__ __device__ constexpr int signal_rows() { return P + S * kTile; }
+template <int P, int S = 1> __host__ __device__ constexpr int signal_stride() { return skew(signal_rows<P, S>()) + 2; }
 template <int P> __host__ __device__ constexpr int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
 // Results staged as float [time][channel]: a row stride of 33 and 8 more every 32 rows give the MMA
 // accumulators of a warp and the coalesced readers distinct banks alike.
 __host__ __device__ constexpr int result_index(int t, int c) { return t * (kChannels + 1) + 8 * (t / 32) + c; }
-constexpr int kResultFloats = (result_index(kTile - 1, kChannels - 1) + 4) / 4 * 4;
+template <int S> constexpr int result_floats() { return (result_index(S * kTile - 1, kChannels - 1) + 4) / 4 * 4; }
+constexpr int kResultFloats = result_floats<1>();
 
 template <int P> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * filter_stride<P>(); }
-template <int P> constexpr size_t signal_bytes() { return sizeof(bf16) * kChannels * signal_stride<P>(); }
-template <int P> constexpr size_t forward_bytes() {
-  return filter_bytes<P>() + std::max(signal_bytes<P>(), sizeof(float) * kResultFloats);
+template <int P, int S = 1> constexpr size_t signal_bytes() { return sizeof(bf16) * kChannels * signal_stride<P, S>(); }
+template <int P, int S> constexpr size_t forward_bytes() {
+  return filter_bytes<P>() + std::max(signal_bytes<P, S>(), sizeof(float) * result_floats<S>());
 }
 template <int P> constexpr size_t backward_bytes() {
   return filter_bytes<P>() + 2 * signal_bytes<P>() + 2 * sizeof(float) * kResultFloats;
@@ -225,67 +229,83 @@ __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const flo
   }
 }
 
-// The A fragment of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
-// h⁺[r − i] (the correlation of its backward pass); hc points at h⁺[0].
+// Rows i and i + 8 of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
+// h⁺[r − i] (the correlation of its backward pass): the register pair of an A fragment in row
+// `row` (gid or gid + 8); hc points at h⁺[0]. Either way A[i + 8][r + 8] = A[i][r], so the
+// fragment of slice s is {lo(s), hi(s), hi(s + 1), lo(s)} with lo in row gid and hi in row gid + 8:
+// two pairs to fetch per slice, not three.
 template <int P, bool kAdjoint>
-__device__ __forceinline__ void toeplitz_fragment(uint32_t (&a)[4], const bf16* hc, int s, int gid, int tid) {
+__device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row, int tid) {
   auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
   const int r = 16 * s + 2 * tid;
-  a[0] = pack(at(gid, r), at(gid, r + 1));
-  a[1] = pack(at(gid + 8, r), at(gid + 8, r + 1));
-  a[2] = pack(at(gid, r + 8), at(gid, r + 9));
-  a[3] = a[0];  // A[i + 8][r + 8] = A[i][r]
+  return pack(at(row, r), at(row, r + 1));
 }
 
-// out[t][c] for t = 16 n + i from the accumulator C[i][n] of channel c.
-__device__ __forceinline__ void stage_result(float* out, const float (&d)[4], int c, int gid, int tid) {
-  out[result_index(32 * tid + gid, c)] = d[0];       // i = gid,     n = 2 tid
-  out[result_index(32 * tid + 16 + gid, c)] = d[1];  // i = gid,     n = 2 tid + 1
-  out[result_index(32 * tid + 8 + gid, c)] = d[2];   // i = gid + 8, n = 2 tid
-  out[result_index(32 * tid + 24 + gid, c)] = d[3];  // i = gid + 8, n = 2 tid + 1
+// out[t][c] for t = t_first + 16 n + i from the accumulator C[i][n] of channel c.
+__device__ __forceinline__ void stage_result(float* out, const float (&d)[4], int c, int gid, int tid,
+                                             int t_first = 0) {
+  const int t = t_first + 32 * tid + gid;
+  out[result_index(t, c)] = d[0];       // i = gid,     n = 2 tid
+  out[result_index(t + 16, c)] = d[1];  // i = gid,     n = 2 tid + 1
+  out[result_index(t + 8, c)] = d[2];   // i = gid + 8, n = 2 tid
+  out[result_index(t + 24, c)] = d[3];  // i = gid + 8, n = 2 tid + 1
 }
 
-// One Toeplitz product of channel c over the staged signal: C[i][n] = Σ_r A[i][r]·w[16 n + r].
-template <int P, bool kAdjoint>
-__device__ __forceinline__ void toeplitz_product(float (&d)[4], const bf16* hc, const bf16* w, int gid, int tid) {
+// Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
+// fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
+template <int P, bool kAdjoint, int S>
+__device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
+  uint32_t hi = toeplitz_pair<P, kAdjoint>(hc, 0, gid + 8, tid);
 #pragma unroll
   for (int s = 0; s <= P / 16; ++s) {
-    uint32_t a[4];
-    toeplitz_fragment<P, kAdjoint>(a, hc, s, gid, tid);
+    const uint32_t lo = toeplitz_pair<P, kAdjoint>(hc, s, gid, tid);
+    const uint32_t next = toeplitz_pair<P, kAdjoint>(hc, s + 1, gid + 8, tid);
+    const uint32_t a[4] = {lo, hi, next, lo};
     const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
-    mma_16x8x16(d, a, pair_at(w + skew(r)), pair_at(w + skew(r + 8)));
+#pragma unroll
+    for (int u = 0; u < S; ++u) {
+      const bf16* wu = w + skew(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
+      mma_16x8x16(d[u], a, pair_at(wu + skew(r)), pair_at(wu + skew(r + 8)));
+    }
+    hi = next;
   }
 }
 
-template <int P, int W>
-__global__ void __launch_bounds__(kThreads)
+// A block computes S tiles of kTile steps, sharing the filter's A fragments between them.
+template <int P, int W, int S, int kMinBlocks>
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     forward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                    const float* __restrict__ h, const float* __restrict__ D, bf16* __restrict__ y, int64_t L,
                    int64_t C, int K) {
+  constexpr int span = S * kTile, groups = kChannels / W, items = span * groups / kThreads;
+  static_assert(span * groups % kThreads == 0, "every thread stores the same number of items");
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
   bf16* zs = fs + kChannels * filter_stride<P>();  // z at time t0 − P + r
   float* out = reinterpret_cast<float*>(zs);       // once every warp has read zs
   // Channels vary fastest over the grid: blocks in flight together cover whole rows of memory.
-  const int64_t t0 = int64_t(blockIdx.y) * kTile, c0 = int64_t(blockIdx.x) * kChannels;
+  const int64_t t0 = int64_t(blockIdx.y) * span, c0 = int64_t(blockIdx.x) * kChannels;
   const int64_t base = int64_t(blockIdx.z) * L * C;
   stage_filter<P>(fs, h, D, c0, C, K);
-  stage_signal<W>(zs, signal_stride<P>(), k, v, base, t0 - P, signal_rows<P>(), c0, L, C);
+  stage_signal<W>(zs, signal_stride<P, S>(), k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
-  float acc[kPerWarp][4] = {};
+  float acc[kPerWarp][S][4] = {};
 #pragma unroll
   for (int m = 0; m < kPerWarp; ++m) {
     const int c = warp + kWarps * m;
-    toeplitz_product<P, false>(acc[m], fs + c * filter_stride<P>() + 16, zs + c * signal_stride<P>(), gid, tid);
+    toeplitz_product<P, false, S>(acc[m], fs + c * filter_stride<P>() + 16, zs + c * signal_stride<P, S>(), gid,
+                                  tid);
   }
   __syncthreads();
 #pragma unroll
-  for (int m = 0; m < kPerWarp; ++m) stage_result(out, acc[m], warp + kWarps * m, gid, tid);
+  for (int m = 0; m < kPerWarp; ++m)
+#pragma unroll
+    for (int u = 0; u < S; ++u) stage_result(out, acc[m][u], warp + kWarps * m, gid, tid, kTile * u);
   __syncthreads();
-  constexpr int groups = kChannels / W;
-  for (int item = threadIdx.x; item < kTile * groups; item += kThreads) {
-    const int t = item / groups, c = W * (item % groups);
+#pragma unroll
+  for (int n = 0; n < items; ++n) {
+    const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
     if (t0 + t >= L || c0 + c >= C) continue;
     const int64_t i = base + (t0 + t) * C + c0 + c;
     float r[W];
@@ -339,11 +359,11 @@ __global__ void __launch_bounds__(kThreads, 2)
       const bf16* hc = fs + c * filter_stride<P>() + 16;
       const bf16* zc = zs + c * signal_stride<P>();
       const bf16* gc = gs + c * signal_stride<P>();
-      float s[4] = {}, dz[4] = {};
-      toeplitz_product<P, false>(s, hc, zc, gid, tid);
-      toeplitz_product<P, true>(dz, hc, gc, gid, tid);
-      stage_result(s_out, s, c, gid, tid);
-      stage_result(dz_out, dz, c, gid, tid);
+      float s[1][4] = {}, dz[1][4] = {};
+      toeplitz_product<P, false, 1>(s, hc, zc, gid, tid);
+      toeplitz_product<P, true, 1>(dz, hc, gc, gid, tid);
+      stage_result(s_out, s[0], c, gid, tid);
+      stage_result(dz_out, dz[0], c, gid, tid);
       // dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over the tile's times t (a Hankel A, shifted B).
 #pragma unroll
       for (int slice = 0; slice < kTile / 16; ++slice) {
@@ -412,13 +432,22 @@ bool vectorized(const GatedConvArgs& a, std::initializer_list<const void*> tenso
   return true;
 }
 
+// Tiles per block and the register budget (resident blocks per multiprocessor) of the forward
+// pass, as measured on an H200 (BENCHMARKS.md, 2026-12-03): for 128 taps two tiles and four
+// blocks (Hyena-MR 371 -> 294 us at B=8 L=8K D=1024); for 16 one tile and five (a second tile
+// saves only a 16-step halo and costs occupancy). 32 and 64 taps take two tiles too, unmeasured,
+// at three blocks: four would spill at 64.
+template <int P> constexpr int kForwardTiles = P >= 32 ? 2 : 1;
+template <int P> constexpr int kForwardBlocks = P == 128 ? 4 : P >= 32 ? 3 : 5;
+
 template <int P, int W>
 void forward(const GatedConvArgs& a, void* y) {
-  auto kernel = forward_kernel<P, W>;
-  constexpr size_t smem = forward_bytes<P>();
+  constexpr int S = kForwardTiles<P>;
+  auto kernel = forward_kernel<P, W, S, kForwardBlocks<P>>;
+  constexpr size_t smem = forward_bytes<P, S>();
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
-  const dim3 grid(unsigned((a.channels + kChannels - 1) / kChannels), unsigned((a.length + kTile - 1) / kTile),
-                  unsigned(a.batch));
+  const dim3 grid(unsigned((a.channels + kChannels - 1) / kChannels),
+                  unsigned((a.length + S * kTile - 1) / (S * kTile)), unsigned(a.batch));
   kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
       static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<bf16*>(y), a.length, a.channels,
