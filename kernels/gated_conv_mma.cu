@@ -434,11 +434,11 @@ bool vectorized(const GatedConvArgs& a, std::initializer_list<const void*> tenso
 
 // Tiles per block and the register budget (resident blocks per multiprocessor) of the forward
 // pass, as measured on an H200 (BENCHMARKS.md, 2026-12-03): for 128 taps two tiles and four
-// blocks (Hyena-MR 371 -> 294 us at B=8 L=8K D=1024); for 16 one tile and five (a second tile
-// saves only a 16-step halo and costs occupancy). 32 and 64 taps take two tiles too, unmeasured,
-// at three blocks: four would spill at 64.
+// blocks (Hyena-MR 371 -> 294 us at B=8 L=8K D=1024); for 16 one tile and six (40 registers,
+// Hyena-SE 192 -> 183 us; a second tile saves only a 16-step halo and costs occupancy; seven
+// spill). 32 and 64 taps take two tiles too, unmeasured, at three blocks: four would spill at 64.
 template <int P> constexpr int kForwardTiles = P >= 32 ? 2 : 1;
-template <int P> constexpr int kForwardBlocks = P == 128 ? 4 : P >= 32 ? 3 : 5;
+template <int P> constexpr int kForwardBlocks = P == 128 ? 4 : P >= 32 ? 3 : 6;
 
 template <int P, int W>
 void forward(const GatedConvArgs& a, void* y) {
