@@ -3,14 +3,16 @@
 # forms and the memory floor, and end-to-end training of the StripedHyena 2 and StripedMamba
 # presets with and without them (the commands behind BENCHMARKS.md's "CUDA kernels"). From the
 # repository root, after building build-gpu as ../shared/device/ says, with the targets
-# starsynth test_kernels kernel_speed train_speed:
+# starsynth test_kernels test_kernels_conv test_kernels_scan test_kernels_pointwise kernel_speed train_speed:
 #   bench/kernels.sh [LOG_DIR]
 set -uo pipefail
 log=${1:-bench-logs}
 mkdir -p "$log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-build-gpu/tests/test_kernels >"$log/test_kernels.log" 2>&1
-echo "test_kernels: exit $?, $(grep -c '^\[       OK' "$log/test_kernels.log") passed, $(grep -c '^\[  FAILED  \].* ms)$' "$log/test_kernels.log") failed"
+for test in test_kernels_conv test_kernels_scan test_kernels_pointwise test_kernels; do
+  build-gpu/tests/$test >"$log/$test.log" 2>&1
+  echo "$test: exit $?, $(grep -c '^\[       OK' "$log/$test.log") passed, $(grep -c '^\[  FAILED  \].* ms)$' "$log/$test.log") failed"
+done
 build-gpu/bench/kernel_speed 2>&1 | tee "$log/kernel_speed.log"
 for preset in striped-hyena2 striped-mamba; do
   for kernels in 0 1; do
