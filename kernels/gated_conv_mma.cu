@@ -53,6 +53,15 @@ __host__ __device__ constexpr int skew(int i) { return i + 8 * (i / 64); }
 template <int P, int S = 1> __host__ __device__ constexpr int signal_rows() { return P + S * kTile; }
 template <int P, int S = 1> __host__ __device__ constexpr int signal_stride() { return skew(signal_rows<P, S>()) + 2; }
 template <int P> __host__ __device__ constexpr int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
+// The backward pass, which reads the filter's A fragments for every tile, stages each channel's
+// filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row kOddRow elements later,
+// so that every pair (h⁺[x], h⁺[x + 1]) is one aligned 32-bit load (even x: the even row) instead
+// of two 16-bit ones. The odd row starts 16 to 24 words (mod 32) after the even one, so that the
+// words a warp reads of the two meet distinct banks.
+template <int P> __host__ __device__ constexpr int odd_row() {
+  return (P + 32) / 2 % 32 >= 8 && (P + 32) / 2 % 32 <= 24 ? P + 32 : P + 64;
+}
+template <int P> __host__ __device__ constexpr int backward_filter_stride() { return 2 * odd_row<P>(); }
 // Results staged as float [time][channel]: a row stride of 33 and 8 more every 32 rows give the MMA
 // accumulators of a warp and the coalesced readers distinct banks alike.
 __host__ __device__ constexpr int result_index(int t, int c) { return t * (kChannels + 1) + 8 * (t / 32) + c; }
@@ -65,7 +74,8 @@ template <int P, int S> constexpr size_t forward_bytes() {
   return filter_bytes<P>() + std::max(signal_bytes<P, S>(), sizeof(float) * result_floats<S>());
 }
 template <int P> constexpr size_t backward_bytes() {
-  return filter_bytes<P>() + 2 * signal_bytes<P>() + 2 * sizeof(float) * kResultFloats;
+  return sizeof(bf16) * kChannels * backward_filter_stride<P>() + 2 * signal_bytes<P>() +
+         2 * sizeof(float) * kResultFloats;
 }
 
 __device__ __forceinline__ uint32_t pack(bf16 lo, bf16 hi) {
@@ -212,10 +222,10 @@ struct SignalTile {
 // fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K).
 // Eight threads per channel, each a contiguous span: every block restages its filter, and with
 // an index division per element this cost as much as the 128-tap MMAs.
-template <int P>
+template <int P, int stride = filter_stride<P>()>
 __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C, int K) {
-  constexpr int stride = filter_stride<P>(), parts = kThreads / kChannels, span = stride / parts;
-  static_assert(stride % parts == 0, "the filter row splits evenly");
+  constexpr int parts = kThreads / kChannels, span = filter_stride<P>() / parts;
+  static_assert(filter_stride<P>() % parts == 0, "the filter row splits evenly");
   const int c = threadIdx.x / parts, m0 = threadIdx.x % parts * span - 16;
   const int64_t channel = c0 + c;
   const bool live = channel < C;
@@ -231,16 +241,34 @@ __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const flo
   }
 }
 
+// The backward pass's odd filter rows from its even ones (after stage_filter, synchronized).
+template <int P>
+__device__ __forceinline__ void stage_odd_rows(bf16* fs) {
+  constexpr int stride = backward_filter_stride<P>(), length = filter_stride<P>() - 1;
+  for (int i = threadIdx.x; i < kChannels * length; i += kThreads) {
+    const int c = i / length, j = i - c * length;
+    fs[c * stride + odd_row<P>() + j] = fs[c * stride + j + 1];  // h⁺[m] at m + 15
+  }
+}
+
 // Rows i and i + 8 of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
 // h⁺[r − i] (the correlation of its backward pass): the register pair of an A fragment in row
 // `row` (gid or gid + 8); hc points at h⁺[0]. Either way A[i + 8][r + 8] = A[i][r], so the
 // fragment of slice s is {lo(s), hi(s), hi(s + 1), lo(s)} with lo in row gid and hi in row gid + 8:
 // two pairs to fetch per slice, not three.
-template <int P, bool kAdjoint>
+// kTwoRows: hc points at h⁺[0] of the row holding the lane's pairs as aligned words (x even for
+// the even row; the lane's x all have one parity, that of `row` or of row + 1).
+template <int P, bool kAdjoint, bool kTwoRows = false>
 __device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row, int tid) {
-  auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
   const int r = 16 * s + 2 * tid;
-  return pack(at(row, r), at(row, r + 1));
+  if constexpr (kTwoRows) {
+    // (h⁺[x], h⁺[x + 1]) with x = r − row, or (h⁺[y + 1], h⁺[y]) with y = P + row − r − 1: halves swapped.
+    if constexpr (kAdjoint) return pair_at(hc + r - row);
+    else return __byte_perm(pair_at(hc + P + row - r - 1), 0, 0x1032);
+  } else {
+    auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
+    return pack(at(row, r), at(row, r + 1));
+  }
 }
 
 // out[t][c] for t = t_first + 16 n + i from the accumulator C[i][n] of channel c.
@@ -255,13 +283,19 @@ __device__ __forceinline__ void stage_result(float* out, const float (&d)[4], in
 
 // Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
 // fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
-template <int P, bool kAdjoint, int S>
+// kTwoRows: hc points at h⁺[0] of the even of two filter rows (backward_filter_stride).
+template <int P, bool kAdjoint, int S, bool kTwoRows = false>
 __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
-  uint32_t hi = toeplitz_pair<P, kAdjoint>(hc, 0, gid + 8, tid);
+  if constexpr (kTwoRows) {
+    // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
+    const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
+    if (odd) hc += odd_row<P>() - 1;
+  }
+  uint32_t hi = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, 0, gid + 8, tid);
 #pragma unroll
   for (int s = 0; s <= P / 16; ++s) {
-    const uint32_t lo = toeplitz_pair<P, kAdjoint>(hc, s, gid, tid);
-    const uint32_t next = toeplitz_pair<P, kAdjoint>(hc, s + 1, gid + 8, tid);
+    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s, gid, tid);
+    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s + 1, gid + 8, tid);
     const uint32_t a[4] = {lo, hi, next, lo};
     const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
 #pragma unroll
@@ -323,8 +357,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   }
 }
 
-// Two blocks per multiprocessor (128 registers): three spill and run at half the speed.
-template <int P, int W>
+// Two blocks per multiprocessor (128 registers): three spill and run at half the speed. The
+// gated pass has no registers to spare for prefetching the next tile (it spilled: fetching each
+// tile when it is needed measured 4-17 % faster); the ungated one (no q, no k) gains 5 % from it.
+template <int P, int W, bool kPrefetch>
 __global__ void __launch_bounds__(kThreads, 2)
     backward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                     const float* __restrict__ h, const float* __restrict__ D, const bf16* __restrict__ dy,
@@ -332,38 +368,46 @@ __global__ void __launch_bounds__(kThreads, 2)
                     float* __restrict__ dD, int64_t L, int64_t C, int K) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
-  bf16* zs = fs + kChannels * filter_stride<P>();  // z at time t0 − P + r
+  bf16* zs = fs + kChannels * backward_filter_stride<P>();  // z at time t0 − P + r
   bf16* gs = zs + kChannels * signal_stride<P>();  // g = dy·q at time t0 + r
   float* s_out = reinterpret_cast<float*>(gs + kChannels * signal_stride<P>());
   float* dz_out = s_out + kResultFloats;
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
-  stage_filter<P>(fs, h, D, c0, C, K);
+  stage_filter<P, backward_filter_stride<P>()>(fs, h, D, c0, C, K);
+  __syncthreads();
+  stage_odd_rows<P>(fs);
   float dh_acc[kPerWarp][4] = {};
   const int64_t tiles = (L + kTile - 1) / kTile;
-  // The next tile's z and g are fetched while this one is computed.
+  // kPrefetch: the next tile's z and g are fetched while this one is computed.
   SignalTile<W, signal_rows<P>()> z, g;
-  z.fetch_from(k, v, base, int64_t(blockIdx.x) * kTile - P, c0, L, C);
-  g.fetch_from(q, dy, base, int64_t(blockIdx.x) * kTile, c0, L, C);
+  if constexpr (kPrefetch) {
+    z.fetch_from(k, v, base, int64_t(blockIdx.x) * kTile - P, c0, L, C);
+    g.fetch_from(q, dy, base, int64_t(blockIdx.x) * kTile, c0, L, C);
+  }
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const int64_t t0 = tile * kTile, next = tile + gridDim.x;
     __syncthreads();  // the previous tile's readers are done
+    if constexpr (!kPrefetch) {
+      z.fetch_from(k, v, base, t0 - P, c0, L, C);
+      g.fetch_from(q, dy, base, t0, c0, L, C);
+    }
     z.put(zs, signal_stride<P>(), k != nullptr);
     g.put(gs, signal_stride<P>(), q != nullptr);
     __syncthreads();
-    if (next < tiles) {
+    if (kPrefetch && next < tiles) {
       z.fetch_from(k, v, base, next * kTile - P, c0, L, C);
       g.fetch_from(q, dy, base, next * kTile, c0, L, C);
     }
 #pragma unroll
     for (int m = 0; m < kPerWarp; ++m) {
       const int c = warp + kWarps * m;
-      const bf16* hc = fs + c * filter_stride<P>() + 16;
+      const bf16* hc = fs + c * backward_filter_stride<P>() + 16;
       const bf16* zc = zs + c * signal_stride<P>();
       const bf16* gc = gs + c * signal_stride<P>();
       float s[1][4] = {}, dz[1][4] = {};
-      toeplitz_product<P, false, 1>(s, hc, zc, gid, tid);
-      toeplitz_product<P, true, 1>(dz, hc, gc, gid, tid);
+      toeplitz_product<P, false, 1, true>(s, hc, zc, gid, tid);
+      toeplitz_product<P, true, 1, true>(dz, hc, gc, gid, tid);
       stage_result(s_out, s[0], c, gid, tid);
       stage_result(dz_out, dz[0], c, gid, tid);
       // dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over the tile's times t (a Hankel A, shifted B).
@@ -459,7 +503,7 @@ void forward(const GatedConvArgs& a, void* y) {
 
 template <int P, int W>
 void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD) {
-  auto kernel = backward_kernel<P, W>;
+  auto kernel = a.q ? backward_kernel<P, W, false> : backward_kernel<P, W, true>;
   constexpr size_t smem = backward_bytes<P>();
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
   // One wave of as many blocks as fit; each walks its tiles in order, so the filter gradient
