@@ -54,7 +54,7 @@ template <int P, int S = 1> __host__ __device__ constexpr int signal_rows() { re
 template <int P, int S = 1> __host__ __device__ constexpr int signal_stride() { return skew(signal_rows<P, S>()) + 2; }
 template <int P> __host__ __device__ constexpr int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
 // The backward pass, which reads the filter's A fragments for every tile, stages each channel's
-// filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row kOddRow elements later,
+// filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,
 // so that every pair (h⁺[x], h⁺[x + 1]) is one aligned 32-bit load (even x: the even row) instead
 // of two 16-bit ones. The odd row starts 16 to 24 words (mod 32) after the even one, so that the
 // words a warp reads of the two meet distinct banks.
