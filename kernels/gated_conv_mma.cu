@@ -68,14 +68,13 @@ __host__ __device__ constexpr int result_index(int t, int c) { return t * (kChan
 template <int S> constexpr int result_floats() { return (result_index(S * kTile - 1, kChannels - 1) + 4) / 4 * 4; }
 constexpr int kResultFloats = result_floats<1>();
 
-template <int P> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * filter_stride<P>(); }
+template <int P, int stride = filter_stride<P>()> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * stride; }
 template <int P, int S = 1> constexpr size_t signal_bytes() { return sizeof(bf16) * kChannels * signal_stride<P, S>(); }
 template <int P, int S> constexpr size_t forward_bytes() {
   return filter_bytes<P>() + std::max(signal_bytes<P, S>(), sizeof(float) * result_floats<S>());
 }
 template <int P> constexpr size_t backward_bytes() {
-  return sizeof(bf16) * kChannels * backward_filter_stride<P>() + 2 * signal_bytes<P>() +
-         2 * sizeof(float) * kResultFloats;
+  return filter_bytes<P, backward_filter_stride<P>()>() + 2 * signal_bytes<P>() + 2 * sizeof(float) * kResultFloats;
 }
 
 __device__ __forceinline__ uint32_t pack(bf16 lo, bf16 hi) {
@@ -219,11 +218,13 @@ struct SignalTile {
   }
 };
 
-// fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K).
+// fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K); with
+// kTwoRows (rows backward_filter_stride apart) also fs[c][odd_row + m + 15] = h⁺[m].
 // Eight threads per channel, each a contiguous span: every block restages its filter, and with
 // an index division per element this cost as much as the 128-tap MMAs.
-template <int P, int stride = filter_stride<P>()>
+template <int P, bool kTwoRows = false>
 __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C, int K) {
+  constexpr int stride = kTwoRows ? backward_filter_stride<P>() : filter_stride<P>();
   constexpr int parts = kThreads / kChannels, span = filter_stride<P>() / parts;
   static_assert(filter_stride<P>() % parts == 0, "the filter row splits evenly");
   const int c = threadIdx.x / parts, m0 = threadIdx.x % parts * span - 16;
@@ -238,16 +239,7 @@ __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const flo
     float x = live && m >= 0 && m < K ? hc[m] : 0.f;
     if (m == 0) x += skip;
     row[m] = __float2bfloat16(x);
-  }
-}
-
-// The backward pass's odd filter rows from its even ones (after stage_filter, synchronized).
-template <int P>
-__device__ __forceinline__ void stage_odd_rows(bf16* fs) {
-  constexpr int stride = backward_filter_stride<P>(), length = filter_stride<P>() - 1;
-  for (int i = threadIdx.x; i < kChannels * length; i += kThreads) {
-    const int c = i / length, j = i - c * length;
-    fs[c * stride + odd_row<P>() + j] = fs[c * stride + j + 1];  // h⁺[m] at m + 15
+    if (kTwoRows && m > -16) row[odd_row<P>() - 1 + m] = __float2bfloat16(x);
   }
 }
 
@@ -374,9 +366,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* dz_out = s_out + kResultFloats;
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
-  stage_filter<P, backward_filter_stride<P>()>(fs, h, D, c0, C, K);
-  __syncthreads();
-  stage_odd_rows<P>(fs);
+  stage_filter<P, true>(fs, h, D, c0, C, K);
   float dh_acc[kPerWarp][4] = {};
   const int64_t tiles = (L + kTile - 1) / kTile;
   // kPrefetch: the next tile's z and g are fetched while this one is computed.
