@@ -44,14 +44,23 @@ constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kPerWarp = kChannels / kWarps;
 
-// Staged signal rows (time contiguous) are skewed by 8 elements every 64 so that a warp's B
-// fragment (eight time blocks 16 apart) meets 32 distinct banks; the row stride is odd in words
-// so that the transposing stores do too.
-__host__ __device__ constexpr int skew(int i) { return i + 8 * (i / 64); }
+// Staged signal rows (time contiguous) hold element i at skew(i), so that a warp's B fragment (eight
+// time blocks 16 apart) meets distinct banks; the row stride is odd in words so that the
+// transposing stores do too. Skewed by 8 elements every 64, the fragments that straddle three
+// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B);
+// kXor flips bit 3 with bit 6 instead (words w and w + 32 land 4 banks apart): conflict-free
+// from any offset, but its addresses take more registers. It runs the forward pass from 32 taps
+// (H200, Hyena-MR 262 -> 249 us); at 16 taps (40 registers) it cost 2 %, and in the backward pass
+// (128 registers) it spilled. Both keep pairs together and skew(128 u + x) = skew(128 u) + skew(x).
+template <bool kXor = false> __host__ __device__ constexpr int skew(int i) {
+  return kXor ? i ^ (i >> 3 & 8) : i + 8 * (i / 64);
+}
 // S tiles of kTile steps side by side (the forward pass takes two from 32 taps: half the halo per
 // output, and each A fragment serves both).
 template <int P, int S = 1> __host__ __device__ constexpr int signal_rows() { return P + S * kTile; }
-template <int P, int S = 1> __host__ __device__ constexpr int signal_stride() { return skew(signal_rows<P, S>()) + 2; }
+template <int P, int S = 1, bool kXor = false> __host__ __device__ constexpr int signal_stride() {
+  return (kXor ? signal_rows<P, S>() : skew(signal_rows<P, S>())) + 2;  // kXor keeps [0, 16 k) in place
+}
 template <int P> __host__ __device__ constexpr int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
 // The backward pass, which reads the filter's A fragments for every tile, stages each channel's
 // filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,
@@ -61,20 +70,33 @@ template <int P> __host__ __device__ constexpr int filter_stride() { return P + 
 template <int P> __host__ __device__ constexpr int odd_row() {
   return (P + 32) / 2 % 32 >= 8 && (P + 32) / 2 % 32 <= 24 ? P + 32 : P + 64;
 }
-template <int P> __host__ __device__ constexpr int backward_filter_stride() { return 2 * odd_row<P>(); }
-// Results staged as float [time][channel]: a row stride of 33 and 8 more every 32 rows give the MMA
-// accumulators of a warp and the coalesced readers distinct banks alike.
-__host__ __device__ constexpr int result_index(int t, int c) { return t * (kChannels + 1) + 8 * (t / 32) + c; }
-template <int S> constexpr int result_floats() { return (result_index(S * kTile - 1, kChannels - 1) + 4) / 4 * 4; }
-constexpr int kResultFloats = result_floats<1>();
+template <int P> __host__ __device__ constexpr int two_row_stride() { return 2 * odd_row<P>(); }
+// Results (the convolution, and the backward pass's s and dz) are staged as bf16, as the composite
+// rounds them too, [time][channel] in rows of 16 words: word p of row t, the channel pair (2p, 2p + 1),
+// sits at p ^ pair_swizzle(t), so that a warp's 32 stores of one pair (times gid + 32 tid, from the
+// MMA accumulators) meet 32 distinct banks, and a reader takes eight channels with one 16-byte
+// load (the swizzle keeps groups of four words together, permuted within).
+__device__ __forceinline__ int pair_swizzle(int t) { return (t >> 1 & 3) | (t >> 3 & 12); }
+template <int S = 1> constexpr size_t result_bytes() { return sizeof(bf16) * S * kTile * kChannels; }
 
 template <int P, int stride = filter_stride<P>()> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * stride; }
-template <int P, int S = 1> constexpr size_t signal_bytes() { return sizeof(bf16) * kChannels * signal_stride<P, S>(); }
+template <int P, int S = 1, bool kXor = false> constexpr size_t signal_bytes() {
+  return sizeof(bf16) * kChannels * signal_stride<P, S, kXor>();
+}
+// The 16-tap forward pass reads its A fragments as aligned words from two filter rows, as the
+// backward pass does (Hyena-SE 165-169 us against 167-168 with one row: no worse, fewer shared
+// loads); at 128 taps that cost 7-20 % (262 -> 279 and 321 us in two tries).
+template <int P> constexpr bool kForwardTwoRows = P == 16;
+template <int P> constexpr bool kForwardXor = P >= 32;
+template <int P> __host__ __device__ constexpr int forward_filter_stride() {
+  return kForwardTwoRows<P> ? two_row_stride<P>() : filter_stride<P>();
+}
 template <int P, int S> constexpr size_t forward_bytes() {
-  return filter_bytes<P>() + std::max(signal_bytes<P, S>(), sizeof(float) * result_floats<S>());
+  return filter_bytes<P, forward_filter_stride<P>()>() +
+         std::max(signal_bytes<P, S, kForwardXor<P>>(), result_bytes<S>());
 }
 template <int P> constexpr size_t backward_bytes() {
-  return filter_bytes<P, backward_filter_stride<P>()>() + 2 * signal_bytes<P>() + 2 * sizeof(float) * kResultFloats;
+  return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P>() + 2 * result_bytes();
 }
 
 __device__ __forceinline__ uint32_t pack(bf16 lo, bf16 hi) {
@@ -136,7 +158,7 @@ template <int W> __device__ __forceinline__ void store(bf16* p, const float (&f)
 // [0, rows), as bf16; 0 outside [0, L) and past the last channel; two consecutive times per 32-bit
 // word. A plain loop: for the forward pass it measured faster than fetching the whole tile into
 // registers first (SignalTile), which costs occupancy.
-template <int W>
+template <int W, bool kXor>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int rows, int64_t c0, int64_t L, int64_t C) {
   constexpr int groups = kChannels / W;
@@ -162,7 +184,7 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
     }
 #pragma unroll
     for (int e = 0; e < W; ++e)
-      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r)) =
+      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew<kXor>(r)) =
           pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
   }
 }
@@ -219,12 +241,12 @@ struct SignalTile {
 };
 
 // fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K); with
-// kTwoRows (rows backward_filter_stride apart) also fs[c][odd_row + m + 15] = h⁺[m].
+// kTwoRows (rows two_row_stride apart) also fs[c][odd_row + m + 15] = h⁺[m].
 // Eight threads per channel, each a contiguous span: every block restages its filter, and with
 // an index division per element this cost as much as the 128-tap MMAs.
 template <int P, bool kTwoRows = false>
 __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C, int K) {
-  constexpr int stride = kTwoRows ? backward_filter_stride<P>() : filter_stride<P>();
+  constexpr int stride = kTwoRows ? two_row_stride<P>() : filter_stride<P>();
   constexpr int parts = kThreads / kChannels, span = filter_stride<P>() / parts;
   static_assert(filter_stride<P>() % parts == 0, "the filter row splits evenly");
   const int c = threadIdx.x / parts, m0 = threadIdx.x % parts * span - 16;
@@ -263,20 +285,44 @@ __device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row
   }
 }
 
-// out[t][c] for t = t_first + 16 n + i from the accumulator C[i][n] of channel c.
-__device__ __forceinline__ void stage_result(float* out, const float (&d)[4], int c, int gid, int tid,
-                                             int t_first = 0) {
-  const int t = t_first + 32 * tid + gid;
-  out[result_index(t, c)] = d[0];       // i = gid,     n = 2 tid
-  out[result_index(t + 16, c)] = d[1];  // i = gid,     n = 2 tid + 1
-  out[result_index(t + 8, c)] = d[2];   // i = gid + 8, n = 2 tid
-  out[result_index(t + 24, c)] = d[3];  // i = gid + 8, n = 2 tid + 1
+// The MMA accumulators of channels 2p and 2p + 1 as bf16 pairs, and those staged as word p of the
+// results: d[e] is C[i][n], time t_first + 16 n + i, with i = gid (+ 8 for e ≥ 2), n = 2 tid (+ 1
+// for odd e).
+struct PairWords {
+  uint32_t w[4];
+};
+__device__ __forceinline__ PairWords pack_pairs(const float (&even)[4], const float (&odd)[4]) {
+  PairWords r;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) r.w[e] = pack(__float2bfloat16(even[e]), __float2bfloat16(odd[e]));
+  return r;
+}
+__device__ __forceinline__ void stage_pairs(bf16* out, const PairWords& words, int p, int gid, int tid,
+                                            int t_first = 0) {
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const int t = t_first + 32 * tid + gid + (e & 1 ? 16 : 0) + (e & 2 ? 8 : 0);
+    reinterpret_cast<uint32_t*>(out)[kChannels / 2 * t + (p ^ pair_swizzle(t))] = words.w[e];
+  }
+}
+
+// W staged results at time t from channel c (a multiple of 8 for W = 8).
+template <int W> __device__ __forceinline__ void load_result(const bf16* out, int t, int c, float (&r)[W]) {
+  const int swizzle = pair_swizzle(t);
+  if constexpr (W == 8) {
+    uint4 u = reinterpret_cast<const uint4*>(out)[kChannels / 8 * t + (c / 8 ^ swizzle >> 2)];
+    if (swizzle & 2) u = make_uint4(u.z, u.w, u.x, u.y);
+    if (swizzle & 1) u = make_uint4(u.y, u.x, u.w, u.z);
+    widen_raw<8>(u, r);
+  } else {
+    r[0] = __bfloat162float(out[kChannels * t + 2 * (c / 2 ^ swizzle) + c % 2]);
+  }
 }
 
 // Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
 // fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
-// kTwoRows: hc points at h⁺[0] of the even of two filter rows (backward_filter_stride).
-template <int P, bool kAdjoint, int S, bool kTwoRows = false>
+// kTwoRows: hc points at h⁺[0] of the even of two filter rows (two_row_stride).
+template <int P, bool kAdjoint, int S, bool kTwoRows = false, bool kXor = false>
 __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
   if constexpr (kTwoRows) {
     // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
@@ -292,8 +338,8 @@ __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* h
     const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
 #pragma unroll
     for (int u = 0; u < S; ++u) {
-      const bf16* wu = w + skew(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
-      mma_16x8x16(d[u], a, pair_at(wu + skew(r)), pair_at(wu + skew(r + 8)));
+      const bf16* wu = w + skew<kXor>(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
+      mma_16x8x16(d[u], a, pair_at(wu + skew<kXor>(r)), pair_at(wu + skew<kXor>(r + 8)));
     }
     hi = next;
   }
@@ -306,30 +352,40 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
                    const float* __restrict__ h, const float* __restrict__ D, bf16* __restrict__ y, int64_t L,
                    int64_t C, int K) {
   constexpr int span = S * kTile, groups = kChannels / W, items = span * groups / kThreads;
+  constexpr bool two_rows = kForwardTwoRows<P>, xor_skew = kForwardXor<P>;
+  constexpr int filter_row = forward_filter_stride<P>(), signal_row = signal_stride<P, S, xor_skew>();
   static_assert(span * groups % kThreads == 0, "every thread stores the same number of items");
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
-  bf16* zs = fs + kChannels * filter_stride<P>();  // z at time t0 − P + r
-  float* out = reinterpret_cast<float*>(zs);       // once every warp has read zs
+  bf16* zs = fs + kChannels * filter_row;  // z at time t0 − P + r
+  bf16* out = zs;                          // once every warp has read zs
   // Channels vary fastest over the grid: blocks in flight together cover whole rows of memory.
   const int64_t t0 = int64_t(blockIdx.y) * span, c0 = int64_t(blockIdx.x) * kChannels;
   const int64_t base = int64_t(blockIdx.z) * L * C;
-  stage_filter<P>(fs, h, D, c0, C, K);
-  stage_signal<W>(zs, signal_stride<P, S>(), k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
+  stage_filter<P, two_rows>(fs, h, D, c0, C, K);
+  stage_signal<W, xor_skew>(zs, signal_row, k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
-  float acc[kPerWarp][S][4] = {};
+  // A warp's channels are consecutive, so that each pair's results are staged as bf16 pairs; a
+  // pair's accumulators are packed as soon as both are done (fewer registers held).
+  PairWords words[kPerWarp / 2][S];
 #pragma unroll
-  for (int m = 0; m < kPerWarp; ++m) {
-    const int c = warp + kWarps * m;
-    toeplitz_product<P, false, S>(acc[m], fs + c * filter_stride<P>() + 16, zs + c * signal_stride<P, S>(), gid,
-                                  tid);
+  for (int j = 0; j < kPerWarp / 2; ++j) {
+    float acc[2][S][4] = {};
+#pragma unroll
+    for (int m = 0; m < 2; ++m) {
+      const int c = kPerWarp * warp + 2 * j + m;
+      toeplitz_product<P, false, S, two_rows, xor_skew>(acc[m], fs + c * filter_row + 16, zs + c * signal_row, gid,
+                                                        tid);
+    }
+#pragma unroll
+    for (int u = 0; u < S; ++u) words[j][u] = pack_pairs(acc[0][u], acc[1][u]);
   }
   __syncthreads();
 #pragma unroll
-  for (int m = 0; m < kPerWarp; ++m)
+  for (int j = 0; j < kPerWarp / 2; ++j)
 #pragma unroll
-    for (int u = 0; u < S; ++u) stage_result(out, acc[m][u], warp + kWarps * m, gid, tid, kTile * u);
+    for (int u = 0; u < S; ++u) stage_pairs(out, words[j][u], kPerWarp / 2 * warp + j, gid, tid, kTile * u);
   __syncthreads();
 #pragma unroll
   for (int n = 0; n < items; ++n) {
@@ -337,8 +393,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     if (t0 + t >= L || c0 + c >= C) continue;
     const int64_t i = base + (t0 + t) * C + c0 + c;
     float r[W];
-#pragma unroll
-    for (int e = 0; e < W; ++e) r[e] = out[result_index(t, c + e)];
+    load_result<W>(out, t, c, r);
     if (q) {
       float g[W];
       load<W>(q + i, g);
@@ -346,6 +401,25 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
       for (int e = 0; e < W; ++e) r[e] *= g[e];
     }
     store<W>(y + i, r);
+  }
+}
+
+// dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over a tile's times t: an MMA with a Hankel A and
+// shifted columns of B, whose accumulator C[b][a] is dh itself (gc, zc: one channel's staged g and z).
+template <int P>
+__device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, const bf16* zc, int gid, int tid) {
+#pragma unroll
+  for (int slice = 0; slice < kTile / 16; ++slice) {
+    const int t = 16 * slice + 2 * tid;
+    uint32_t a[4];
+    a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
+    a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
+    a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
+    a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
+    const bool column = gid < P / 16;  // columns a past the padded filter stay 0
+    const uint32_t b0 = column ? pair_at(zc + skew(P + t - 16 * gid)) : 0u;
+    const uint32_t b1 = column ? pair_at(zc + skew(P + t + 8 - 16 * gid)) : 0u;
+    mma_16x8x16(dh, a, b0, b1);
   }
 }
 
@@ -360,10 +434,10 @@ __global__ void __launch_bounds__(kThreads, 2)
                     float* __restrict__ dD, int64_t L, int64_t C, int K) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
-  bf16* zs = fs + kChannels * backward_filter_stride<P>();  // z at time t0 − P + r
+  bf16* zs = fs + kChannels * two_row_stride<P>();  // z at time t0 − P + r
   bf16* gs = zs + kChannels * signal_stride<P>();  // g = dy·q at time t0 + r
-  float* s_out = reinterpret_cast<float*>(gs + kChannels * signal_stride<P>());
-  float* dz_out = s_out + kResultFloats;
+  bf16* s_out = gs + kChannels * signal_stride<P>();
+  bf16* dz_out = s_out + kTile * kChannels;
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
@@ -389,31 +463,28 @@ __global__ void __launch_bounds__(kThreads, 2)
       z.fetch_from(k, v, base, next * kTile - P, c0, L, C);
       g.fetch_from(q, dy, base, next * kTile, c0, L, C);
     }
+    // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
 #pragma unroll
-    for (int m = 0; m < kPerWarp; ++m) {
-      const int c = warp + kWarps * m;
-      const bf16* hc = fs + c * backward_filter_stride<P>() + 16;
+    for (int j = 0; j < kPerWarp / 2; ++j) {
+      const int c = kPerWarp * warp + 2 * j;  // and c + 1
+      const bf16* hc = fs + c * two_row_stride<P>() + 16;
       const bf16* zc = zs + c * signal_stride<P>();
       const bf16* gc = gs + c * signal_stride<P>();
-      float s[1][4] = {}, dz[1][4] = {};
-      toeplitz_product<P, false, 1, true>(s, hc, zc, gid, tid);
-      toeplitz_product<P, true, 1, true>(dz, hc, gc, gid, tid);
-      stage_result(s_out, s[0], c, gid, tid);
-      stage_result(dz_out, dz[0], c, gid, tid);
-      // dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over the tile's times t (a Hankel A, shifted B).
-#pragma unroll
-      for (int slice = 0; slice < kTile / 16; ++slice) {
-        const int t = 16 * slice + 2 * tid;
-        uint32_t a[4];
-        a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
-        a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
-        a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
-        a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
-        const bool column = gid < P / 16;  // columns a past the padded filter stay 0
-        const uint32_t b0 = column ? pair_at(zc + skew(P + t - 16 * gid)) : 0u;
-        const uint32_t b1 = column ? pair_at(zc + skew(P + t + 8 - 16 * gid)) : 0u;
-        mma_16x8x16(dh_acc[m], a, b0, b1);
+      {
+        float s[2][1][4] = {};
+        toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
+        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_stride<P>(), gid, tid);
+        stage_pairs(s_out, pack_pairs(s[0][0], s[1][0]), c / 2, gid, tid);
       }
+      {
+        float dz[2][1][4] = {};
+        toeplitz_product<P, true, 1, true>(dz[0], hc, gc, gid, tid);
+        toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + signal_stride<P>(), gid, tid);
+        stage_pairs(dz_out, pack_pairs(dz[0][0], dz[1][0]), c / 2, gid, tid);
+      }
+#pragma unroll
+      for (int m = 0; m < 2; ++m)
+        hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
     }
     __syncthreads();
     constexpr int groups = kChannels / W;
@@ -422,12 +493,13 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (t0 + t >= L || c0 + c >= C) continue;
       const int64_t i = base + (t0 + t) * C + c0 + c;
       float dz[W], x[W];
-#pragma unroll
-      for (int e = 0; e < W; ++e) dz[e] = dz_out[result_index(t, c + e)];
+      load_result<W>(dz_out, t, c, dz);
       if (q) {
+        float s[W];
+        load_result<W>(s_out, t, c, s);
         load<W>(dy + i, x);
 #pragma unroll
-        for (int e = 0; e < W; ++e) x[e] *= s_out[result_index(t, c + e)];
+        for (int e = 0; e < W; ++e) x[e] *= s[e];
         store<W>(dq + i, x);
       }
       if (k) {
@@ -447,7 +519,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   // Accumulator C[b][a] holds dh[16 a + b]; dD = Σ_t g[t]·z[t] is its tap 0.
 #pragma unroll
   for (int m = 0; m < kPerWarp; ++m) {
-    const int64_t channel = c0 + warp + kWarps * m;
+    const int64_t channel = c0 + kPerWarp * warp + m;
     if (channel >= C) continue;
     const int taps[4] = {32 * tid + gid, 32 * tid + 16 + gid, 32 * tid + 8 + gid, 32 * tid + 24 + gid};
 #pragma unroll
