@@ -28,6 +28,7 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "kernels/conv_layout.h"
 #include "kernels/cuda_util.cuh"
 
 namespace starsynth::kernels::gated_conv_mma {
@@ -38,45 +39,11 @@ using bf16 = __nv_bfloat16;
 
 void check(cudaError_t e, const char* what) { cuda::check(e, "gated_conv", what); }
 
-constexpr int kChannels = 32;  // per block
-constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA's columns
+using namespace layout;  // kChannels, kTile and where the shared rows put each element
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kPerWarp = kChannels / kWarps;
 
-// Staged signal rows (time contiguous) hold element i at skew(i), so that a warp's B fragment (eight
-// time blocks 16 apart) meets distinct banks; the row stride is odd in words so that the
-// transposing stores do too. Skewed by 8 elements every 64, the fragments that straddle three
-// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B);
-// kXor flips bit 3 with bit 6 instead (words w and w + 32 land 4 banks apart): conflict-free
-// from any offset, but its addresses take more registers. It runs the forward pass from 32 taps
-// (H200, Hyena-MR 262 -> 249 us); at 16 taps (40 registers) it cost 2 %, and in the backward pass
-// (128 registers) it spilled. Both keep pairs together and skew(128 u + x) = skew(128 u) + skew(x).
-template <bool kXor = false> __host__ __device__ constexpr int skew(int i) {
-  return kXor ? i ^ (i >> 3 & 8) : i + 8 * (i / 64);
-}
-// S tiles of kTile steps side by side (the forward pass takes two from 32 taps: half the halo per
-// output, and each A fragment serves both).
-template <int P, int S = 1> __host__ __device__ constexpr int signal_rows() { return P + S * kTile; }
-template <int P, int S = 1, bool kXor = false> __host__ __device__ constexpr int signal_stride() {
-  return (kXor ? signal_rows<P, S>() : skew(signal_rows<P, S>())) + 2;  // kXor keeps [0, 16 k) in place
-}
-template <int P> __host__ __device__ constexpr int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
-// The backward pass, which reads the filter's A fragments for every tile, stages each channel's
-// filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,
-// so that every pair (h⁺[x], h⁺[x + 1]) is one aligned 32-bit load (even x: the even row) instead
-// of two 16-bit ones. The odd row starts 16 to 24 words (mod 32) after the even one, so that the
-// words a warp reads of the two meet distinct banks.
-template <int P> __host__ __device__ constexpr int odd_row() {
-  return (P + 32) / 2 % 32 >= 8 && (P + 32) / 2 % 32 <= 24 ? P + 32 : P + 64;
-}
-template <int P> __host__ __device__ constexpr int two_row_stride() { return 2 * odd_row<P>(); }
-// Results (the convolution, and the backward pass's s and dz) are staged as bf16, as the composite
-// rounds them too, [time][channel] in rows of 16 words: word p of row t, the channel pair (2p, 2p + 1),
-// sits at p ^ pair_swizzle(t), so that a warp's 32 stores of one pair (times gid + 32 tid, from the
-// MMA accumulators) meet 32 distinct banks, and a reader takes eight channels with one 16-byte
-// load (the swizzle keeps groups of four words together, permuted within).
-__device__ __forceinline__ int pair_swizzle(int t) { return (t >> 1 & 3) | (t >> 3 & 12); }
 template <int S = 1> constexpr size_t result_bytes() { return sizeof(bf16) * S * kTile * kChannels; }
 
 template <int P, int stride = filter_stride<P>()> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * stride; }

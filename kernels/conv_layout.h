@@ -1,0 +1,52 @@
+// The shared-memory layouts of the tensor-core convolution (kernels/gated_conv_mma.cu): where a
+// block stages its signal rows, its filter rows and its results. They decide the bank pattern of
+// every shared access the kernels make, so they live apart from the CUDA code, where a CPU test
+// (tests/test_conv_layout.cpp) checks those patterns on every CI run.
+#pragma once
+
+#if defined(__CUDACC__)
+#define STARSYNTH_LAYOUT_FN __host__ __device__ constexpr
+#else
+#define STARSYNTH_LAYOUT_FN constexpr
+#endif
+
+namespace starsynth::kernels::gated_conv_mma::layout {
+
+constexpr int kChannels = 32;  // per block
+constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA's columns
+
+// Staged signal rows (time contiguous) hold element i at skew(i), so that a warp's B fragment (eight
+// time blocks 16 apart) meets distinct banks; the row stride is odd in words so that the
+// transposing stores do too. Skewed by 8 elements every 64, the fragments that straddle three
+// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B);
+// kXor flips bit 3 with bit 6 instead (words w and w + 32 land 4 banks apart): conflict-free
+// from any offset, but its addresses take more registers. It runs the forward pass from 32 taps
+// (H200, Hyena-MR 262 -> 249 us); at 16 taps (40 registers) it cost 2 %, and in the backward pass
+// (128 registers) it spilled. Both keep pairs together and skew(128 u + x) = skew(128 u) + skew(x).
+template <bool kXor = false> STARSYNTH_LAYOUT_FN int skew(int i) { return kXor ? i ^ (i >> 3 & 8) : i + 8 * (i / 64); }
+// S tiles of kTile steps side by side (the forward pass takes two from 32 taps: half the halo per
+// output, and each A fragment serves both).
+template <int P, int S = 1> STARSYNTH_LAYOUT_FN int signal_rows() { return P + S * kTile; }
+template <int P, int S = 1, bool kXor = false> STARSYNTH_LAYOUT_FN int signal_stride() {
+  return (kXor ? signal_rows<P, S>() : skew(signal_rows<P, S>())) + 2;  // kXor keeps [0, 16 k) in place
+}
+template <int P> STARSYNTH_LAYOUT_FN int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
+// The backward pass, which reads the filter's A fragments for every tile, stages each channel's
+// filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,
+// so that every pair (h⁺[x], h⁺[x + 1]) is one aligned 32-bit load (even x: the even row) instead
+// of two 16-bit ones. The odd row starts 16 to 24 words (mod 32) after the even one, so that the
+// words a warp reads of the two meet distinct banks.
+template <int P> STARSYNTH_LAYOUT_FN int odd_row() {
+  return (P + 32) / 2 % 32 >= 8 && (P + 32) / 2 % 32 <= 24 ? P + 32 : P + 64;
+}
+template <int P> STARSYNTH_LAYOUT_FN int two_row_stride() { return 2 * odd_row<P>(); }
+// Results (the convolution, and the backward pass's s and dz) are staged as bf16, as the composite
+// rounds them too, [time][channel] in rows of 16 words: word p of row t, the channel pair (2p, 2p + 1),
+// sits at p ^ pair_swizzle(t), so that a warp's 32 stores of one pair (times gid + 32 tid, from the
+// MMA accumulators) meet 32 distinct banks, and a reader takes eight channels with one 16-byte
+// load (the swizzle keeps groups of four words together, permuted within).
+STARSYNTH_LAYOUT_FN int pair_swizzle(int t) { return (t >> 1 & 3) | (t >> 3 & 12); }
+
+}  // namespace starsynth::kernels::gated_conv_mma::layout
+
+#undef STARSYNTH_LAYOUT_FN

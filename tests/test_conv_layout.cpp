@@ -1,0 +1,207 @@
+// The shared-memory layouts of the tensor-core convolution (kernels/conv_layout.h), checked on the
+// CPU from the lane addresses its kernels compute (kernels/gated_conv_mma.cu): what each layout
+// must give (aligned pairs, results that read back in order) and the bank pattern it was chosen
+// for. Shared memory has 32 banks of 4-byte words; one warp access takes as many wavefronts as the
+// most distinct words any bank is asked for, counted per phase (all 32 lanes for 32-bit accesses,
+// 8 lanes at a time for 16-byte ones).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "kernels/conv_layout.h"
+
+namespace {
+
+using namespace starsynth::kernels::gated_conv_mma::layout;
+
+// lane_words[lane]: the words lane `lane` accesses; lanes_per_phase: 32 for 32-bit accesses, 8 for
+// 16-byte ones.
+int wavefronts(const std::vector<std::vector<int>>& lane_words, int lanes_per_phase = 32) {
+  int total = 0;
+  for (size_t first = 0; first < lane_words.size(); first += lanes_per_phase) {
+    std::map<int, std::set<int>> by_bank;
+    for (size_t lane = first; lane < std::min(lane_words.size(), first + lanes_per_phase); ++lane)
+      for (int w : lane_words[lane]) by_bank[w % 32].insert(w);
+    int most = 0;
+    for (const auto& [bank, words] : by_bank) most = std::max(most, int(words.size()));
+    total += most;
+  }
+  return total;
+}
+
+// The B fragment of toeplitz_product: lane (gid, tid) reads the pairs at 16 (gid + s) + 2 tid and
+// 8 later, of tile u, in one row of staged signal.
+template <bool kXor> int b_fragment_wavefronts(int P, int S) {
+  int total = 0;
+  for (int u = 0; u < S; ++u)
+    for (int s = 0; s <= P / 16; ++s)
+      for (int half : {0, 8}) {
+        std::vector<std::vector<int>> lanes;
+        for (int gid = 0; gid < 8; ++gid)
+          for (int tid = 0; tid < 4; ++tid) {
+            const int element = skew<kXor>(kTile * u) + skew<kXor>(16 * gid + 16 * s + 2 * tid + half);
+            lanes.push_back({element / 2});
+          }
+        total += wavefronts(lanes);
+      }
+  return total;
+}
+
+TEST(ConvLayout, TheXorSwizzleGivesEveryBFragmentOneWavefront) {
+  for (int P : {16, 32, 64, 128})
+    for (int S : {1, 2}) {
+      SCOPED_TRACE(testing::Message() << P << " taps, " << S << " tiles");
+      const int accesses = 2 * S * (P / 16 + 1);
+      EXPECT_EQ(b_fragment_wavefronts<true>(P, S), accesses);
+    }
+}
+
+TEST(ConvLayout, TheAdditiveSkewConflictsWhereAFragmentStraddlesThreeBlocks) {
+  // The figure in conv_layout.h's comment: at 128 taps and two tiles, the 36 B-fragment loads of a
+  // channel (2 tiles × 9 slices × 2 halves) take 60 wavefronts where 36 would do: 67 % more.
+  EXPECT_EQ(b_fragment_wavefronts<false>(128, 2), 60);
+  EXPECT_EQ(b_fragment_wavefronts<true>(128, 2), 36);
+  // At offsets that are multiples of 64 (slice 0, 4, 8 of the first half) it is conflict-free.
+  std::vector<std::vector<int>> lanes;
+  for (int gid = 0; gid < 8; ++gid)
+    for (int tid = 0; tid < 4; ++tid) lanes.push_back({skew(64 + 16 * gid + 2 * tid) / 2});
+  EXPECT_EQ(wavefronts(lanes), 1);
+}
+
+TEST(ConvLayout, SwizzledRowsKeepPairsTogetherAndTilesApart) {
+  for (int i = 0; i < 1024; i += 2) {
+    EXPECT_EQ(skew<true>(i + 1), skew<true>(i) + 1) << i;
+    EXPECT_EQ(skew<false>(i + 1), skew<false>(i) + 1) << i;
+  }
+  for (int u = 0; u < 4; ++u)
+    for (int x = 0; x < kTile; ++x) {
+      EXPECT_EQ(skew<true>(kTile * u + x), skew<true>(kTile * u) + skew<true>(x));
+      EXPECT_EQ(skew<false>(kTile * u + x), skew<false>(kTile * u) + skew<false>(x));
+    }
+  // The swizzle permutes within each block of 16 elements, so a row of 16 k elements fits its stride.
+  std::set<int> seen;
+  constexpr int stride = signal_stride<128, 2, true>();
+  for (int i = 0; i < signal_rows<128, 2>(); ++i) {
+    const int at = skew<true>(i);
+    EXPECT_LT(at, stride);
+    EXPECT_TRUE(seen.insert(at).second) << i;
+  }
+}
+
+// stage_signal and SignalTile::put with 8 channels per access: item → time pair r, channel group c;
+// each of the 8 channels e is one 32-bit store of the two times.
+template <bool kXor> void expect_transposing_stores_take_one_wavefront(int stride, int rows) {
+  EXPECT_EQ(stride % 2, 0);
+  EXPECT_EQ(stride / 2 % 2, 1) << "the row stride is odd in words";
+  const int items = rows / 2 * (kChannels / 8);
+  for (int first = 0; first < items; first += 32)
+    for (int e = 0; e < 8; ++e) {
+      std::vector<std::vector<int>> lanes;
+      for (int item = first; item < std::min(items, first + 32); ++item) {
+        const int r = 2 * (item / 4), c = 8 * (item % 4);
+        lanes.push_back({((c + e) * stride + skew<kXor>(r)) / 2});
+      }
+      EXPECT_EQ(wavefronts(lanes), 1) << "items from " << first << ", channel " << e;
+    }
+}
+
+TEST(ConvLayout, TransposingStoresTakeOneWavefront) {
+  // The forward pass's rows (16 taps one tile, additive; from 32 taps two tiles, XOR) and the
+  // backward pass's (one tile, additive).
+  expect_transposing_stores_take_one_wavefront<false>(signal_stride<16, 1>(), signal_rows<16, 1>());
+  expect_transposing_stores_take_one_wavefront<true>(signal_stride<32, 2, true>(), signal_rows<32, 2>());
+  expect_transposing_stores_take_one_wavefront<true>(signal_stride<64, 2, true>(), signal_rows<64, 2>());
+  expect_transposing_stores_take_one_wavefront<true>(signal_stride<128, 2, true>(), signal_rows<128, 2>());
+  expect_transposing_stores_take_one_wavefront<false>(signal_stride<32>(), signal_rows<32>());
+  expect_transposing_stores_take_one_wavefront<false>(signal_stride<64>(), signal_rows<64>());
+  expect_transposing_stores_take_one_wavefront<false>(signal_stride<128>(), signal_rows<128>());
+}
+
+// stage_pairs: accumulator element e of lane (gid, tid) is time t_first + 32 tid + gid + 16 (e odd)
+// + 8 (e ≥ 2); channel pair p goes to word 16 t + (p ^ pair_swizzle(t)).
+int result_word(int t, int p) { return kChannels / 2 * t + (p ^ pair_swizzle(t)); }
+
+TEST(ConvLayout, ResultPairStoresTakeOneWavefront) {
+  for (int t_first : {0, kTile})
+    for (int p = 0; p < kChannels / 2; ++p)
+      for (int e = 0; e < 4; ++e) {
+        std::vector<std::vector<int>> lanes;
+        for (int gid = 0; gid < 8; ++gid)
+          for (int tid = 0; tid < 4; ++tid) {
+            const int t = t_first + 32 * tid + gid + (e & 1 ? 16 : 0) + (e & 2 ? 8 : 0);
+            lanes.push_back({result_word(t, p)});
+          }
+        EXPECT_EQ(wavefronts(lanes), 1) << "pair " << p << ", element " << e;
+      }
+}
+
+TEST(ConvLayout, ResultsReadBackInOrderEightChannelsPerLoad) {
+  // load_result<8>: item → time t, group j of eight channels (four pairs); one 16-byte load of
+  // words 4 (4 t + (j ^ swizzle >> 2)) + 0..3, then halves swapped if swizzle & 2 and the words of
+  // each half if swizzle & 1, as the kernel does.
+  const int items = 2 * kTile * (kChannels / 8);
+  std::vector<std::vector<int>> lanes;
+  for (int item = 0; item < items; ++item) {
+    const int t = item / 4, j = item % 4, swizzle = pair_swizzle(t);
+    std::array<int, 4> u;
+    for (int k = 0; k < 4; ++k) u[k] = 4 * (kChannels / 8 * t + (j ^ swizzle >> 2)) + k;
+    lanes.push_back({u.begin(), u.end()});
+    if (swizzle & 2) u = {u[2], u[3], u[0], u[1]};
+    if (swizzle & 1) u = {u[1], u[0], u[3], u[2]};
+    for (int k = 0; k < 4; ++k) EXPECT_EQ(u[k], result_word(t, 4 * j + k)) << "time " << t << ", pair " << 4 * j + k;
+  }
+  EXPECT_EQ(wavefronts(lanes, 8), items / 8) << "one wavefront per 8 lanes of 16-byte loads";
+  // Every word of every row is some pair's: the swizzle is a permutation within the row.
+  for (int t = 0; t < 2 * kTile; ++t) {
+    std::set<int> words;
+    for (int p = 0; p < kChannels / 2; ++p) words.insert(result_word(t, p));
+    EXPECT_EQ(words.size(), size_t(kChannels / 2));
+    EXPECT_EQ(*words.begin(), kChannels / 2 * t);
+  }
+}
+
+// The filter staged twice (stage_filter<P, true>): h⁺[m] at m + 16 of the even row and at
+// odd_row + m + 15 of the odd one; the tap an element offset of the pair of rows holds.
+template <int P> int tap_at(int offset) { return offset < odd_row<P>() ? offset - 16 : offset - odd_row<P>() - 15; }
+
+// toeplitz_pair<P, kAdjoint, true>: lane (gid, tid) of slice s fetches, for row = gid (lo, slices
+// 0 to P/16) or gid + 8 (hi, one slice more), the pair (h⁺[x], h⁺[x + 1]) at x = r − row (adjoint)
+// or y = P + row − r − 1 (causal, then swapped), r = 16 s + 2 tid, from the row of x's parity.
+template <int P, bool kAdjoint> void expect_filter_pairs_aligned_in_distinct_banks() {
+  static_assert(two_row_stride<P>() == 2 * odd_row<P>());
+  for (int high : {0, 8})
+    for (int s = 0; s <= P / 16 + (high ? 1 : 0); ++s) {
+      std::vector<std::vector<int>> lanes;
+      for (int gid = 0; gid < 8; ++gid)
+        for (int tid = 0; tid < 4; ++tid) {
+          const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
+          const int hc = 16 + (odd ? odd_row<P>() - 1 : 0), row = gid + high, r = 16 * s + 2 * tid;
+          const int offset = kAdjoint ? hc + r - row : hc + P + row - r - 1;
+          const int x = kAdjoint ? r - row : P + row - r - 1;
+          ASSERT_EQ(offset % 2, 0) << "an aligned word, gid " << gid << ", tid " << tid << ", slice " << s;
+          // Inside what stage_filter writes: the even row's [0, P + 32), the odd row's from h⁺[−15].
+          EXPECT_TRUE(offset < P + 31 || (offset >= odd_row<P>() && offset + 1 < odd_row<P>() + P + 31)) << offset;
+          EXPECT_EQ(tap_at<P>(offset), x);
+          EXPECT_EQ(tap_at<P>(offset + 1), x + 1);
+          lanes.push_back({offset / 2});
+        }
+      EXPECT_EQ(wavefronts(lanes), 1) << P << " taps, slice " << s << (high ? ", row gid + 8" : ", row gid");
+    }
+}
+
+TEST(ConvLayout, TwoFilterRowsGiveAlignedPairsInDistinctBanks) {
+  expect_filter_pairs_aligned_in_distinct_banks<16, false>();
+  expect_filter_pairs_aligned_in_distinct_banks<16, true>();
+  expect_filter_pairs_aligned_in_distinct_banks<32, false>();
+  expect_filter_pairs_aligned_in_distinct_banks<32, true>();
+  expect_filter_pairs_aligned_in_distinct_banks<64, false>();
+  expect_filter_pairs_aligned_in_distinct_banks<64, true>();
+  expect_filter_pairs_aligned_in_distinct_banks<128, false>();
+  expect_filter_pairs_aligned_in_distinct_banks<128, true>();
+}
+
+}  // namespace
