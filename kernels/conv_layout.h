@@ -46,6 +46,16 @@ template <int P> STARSYNTH_LAYOUT_FN int two_row_stride() { return 2 * odd_row<P
 // MMA accumulators) meet 32 distinct banks, and a reader takes eight channels with one 16-byte
 // load (the swizzle keeps groups of four words together, permuted within).
 STARSYNTH_LAYOUT_FN int pair_swizzle(int t) { return (t >> 1 & 3) | (t >> 3 & 12); }
+// The word of the staged results that holds channels 2p and 2p + 1 at time t, and the 16-byte slot
+// that holds channels 8j to 8j + 7 (its four words permuted by pair_swizzle(t) & 3).
+STARSYNTH_LAYOUT_FN int result_word(int t, int p) { return kChannels / 2 * t + (p ^ pair_swizzle(t)); }
+STARSYNTH_LAYOUT_FN int result_slot(int t, int j) { return kChannels / 8 * t + (j ^ pair_swizzle(t) >> 2); }
+// Element e of a lane's m16n8 MMA accumulator, C[i][n] with i = gid (+ 8 for e ≥ 2) and n = 2 tid
+// (+ 1 for odd e), as 16 n + i: the time within its tile of a Toeplitz product's output, the tap of
+// the filter gradient's Hankel product.
+STARSYNTH_LAYOUT_FN int accumulator_index(int e, int gid, int tid) {
+  return 32 * tid + gid + (e & 1 ? 16 : 0) + (e & 2 ? 8 : 0);
+}
 
 }  // namespace starsynth::kernels::gated_conv_mma::layout
 

@@ -253,8 +253,7 @@ __device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row
 }
 
 // The MMA accumulators of channels 2p and 2p + 1 as bf16 pairs, and those staged as word p of the
-// results: d[e] is C[i][n], time t_first + 16 n + i, with i = gid (+ 8 for e ≥ 2), n = 2 tid (+ 1
-// for odd e).
+// results (d[e] at time t_first + accumulator_index(e)).
 struct PairWords {
   uint32_t w[4];
 };
@@ -268,8 +267,8 @@ __device__ __forceinline__ void stage_pairs(bf16* out, const PairWords& words, i
                                             int t_first = 0) {
 #pragma unroll
   for (int e = 0; e < 4; ++e) {
-    const int t = t_first + 32 * tid + gid + (e & 1 ? 16 : 0) + (e & 2 ? 8 : 0);
-    reinterpret_cast<uint32_t*>(out)[kChannels / 2 * t + (p ^ pair_swizzle(t))] = words.w[e];
+    const int t = t_first + accumulator_index(e, gid, tid);
+    reinterpret_cast<uint32_t*>(out)[result_word(t, p)] = words.w[e];
   }
 }
 
@@ -277,7 +276,7 @@ __device__ __forceinline__ void stage_pairs(bf16* out, const PairWords& words, i
 template <int W> __device__ __forceinline__ void load_result(const bf16* out, int t, int c, float (&r)[W]) {
   const int swizzle = pair_swizzle(t);
   if constexpr (W == 8) {
-    uint4 u = reinterpret_cast<const uint4*>(out)[kChannels / 8 * t + (c / 8 ^ swizzle >> 2)];
+    uint4 u = reinterpret_cast<const uint4*>(out)[result_slot(t, c / 8)];
     if (swizzle & 2) u = make_uint4(u.z, u.w, u.x, u.y);
     if (swizzle & 1) u = make_uint4(u.y, u.x, u.w, u.z);
     widen_raw<8>(u, r);
@@ -488,11 +487,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int m = 0; m < kPerWarp; ++m) {
     const int64_t channel = c0 + kPerWarp * warp + m;
     if (channel >= C) continue;
-    const int taps[4] = {32 * tid + gid, 32 * tid + 16 + gid, 32 * tid + 8 + gid, 32 * tid + 24 + gid};
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      if (taps[e] < K) atomicAdd(dh + channel * K + taps[e], dh_acc[m][e]);
-      if (dD && taps[e] == 0) atomicAdd(dD + channel, dh_acc[m][e]);
+      const int tap = accumulator_index(e, gid, tid);
+      if (tap < K) atomicAdd(dh + channel * K + tap, dh_acc[m][e]);
+      if (dD && tap == 0) atomicAdd(dD + channel, dh_acc[m][e]);
     }
   }
 }

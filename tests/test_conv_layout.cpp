@@ -121,10 +121,8 @@ TEST(ConvLayout, TransposingStoresTakeOneWavefront) {
   expect_transposing_stores_take_one_wavefront<false>(signal_stride<128>(), signal_rows<128>());
 }
 
-// stage_pairs: accumulator element e of lane (gid, tid) is time t_first + 32 tid + gid + 16 (e odd)
-// + 8 (e ≥ 2); channel pair p goes to word 16 t + (p ^ pair_swizzle(t)).
-int result_word(int t, int p) { return kChannels / 2 * t + (p ^ pair_swizzle(t)); }
-
+// stage_pairs: accumulator element e of lane (gid, tid) is time t_first + accumulator_index(e);
+// channel pair p goes to result_word(t, p).
 TEST(ConvLayout, ResultPairStoresTakeOneWavefront) {
   for (int t_first : {0, kTile})
     for (int p = 0; p < kChannels / 2; ++p)
@@ -132,7 +130,7 @@ TEST(ConvLayout, ResultPairStoresTakeOneWavefront) {
         std::vector<std::vector<int>> lanes;
         for (int gid = 0; gid < 8; ++gid)
           for (int tid = 0; tid < 4; ++tid) {
-            const int t = t_first + 32 * tid + gid + (e & 1 ? 16 : 0) + (e & 2 ? 8 : 0);
+            const int t = t_first + accumulator_index(e, gid, tid);
             lanes.push_back({result_word(t, p)});
           }
         EXPECT_EQ(wavefronts(lanes), 1) << "pair " << p << ", element " << e;
@@ -141,14 +139,14 @@ TEST(ConvLayout, ResultPairStoresTakeOneWavefront) {
 
 TEST(ConvLayout, ResultsReadBackInOrderEightChannelsPerLoad) {
   // load_result<8>: item → time t, group j of eight channels (four pairs); one 16-byte load of
-  // words 4 (4 t + (j ^ swizzle >> 2)) + 0..3, then halves swapped if swizzle & 2 and the words of
-  // each half if swizzle & 1, as the kernel does.
+  // words 4 result_slot(t, j) + 0..3, then halves swapped if swizzle & 2 and the words of each half
+  // if swizzle & 1, as the kernel does.
   const int items = 2 * kTile * (kChannels / 8);
   std::vector<std::vector<int>> lanes;
   for (int item = 0; item < items; ++item) {
     const int t = item / 4, j = item % 4, swizzle = pair_swizzle(t);
     std::array<int, 4> u;
-    for (int k = 0; k < 4; ++k) u[k] = 4 * (kChannels / 8 * t + (j ^ swizzle >> 2)) + k;
+    for (int k = 0; k < 4; ++k) u[k] = 4 * result_slot(t, j) + k;
     lanes.push_back({u.begin(), u.end()});
     if (swizzle & 2) u = {u[2], u[3], u[0], u[1]};
     if (swizzle & 1) u = {u[1], u[0], u[3], u[2]};
