@@ -232,6 +232,42 @@ __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const flo
   }
 }
 
+// The rows of stage_filter, four taps per access, for taps that start 16-byte aligned in every
+// channel (K a multiple of 4, h aligned): consecutive threads take consecutive quads, so that a
+// warp's loads of h are coalesced (a 128-tap channel is four 128-byte lines), and every load is
+// issued before the first store.
+template <int P, bool kTwoRows = false>
+__device__ __forceinline__ void stage_filter_quads(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C,
+                                                   int K) {
+  constexpr int stride = kTwoRows ? two_row_stride<P>() : filter_stride<P>();
+  constexpr int quads = filter_stride<P>() / 4, items = kChannels * quads;  // m ∈ [−16, P + 16) by fours
+  constexpr int rounds = (items + kThreads - 1) / kThreads;
+  float4 x[rounds];
+#pragma unroll
+  for (int n = 0; n < rounds; ++n) {
+    const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
+    const int64_t channel = c0 + c;
+    const bool live = item < items && channel < C && m >= 0 && m < K;
+    x[n] = live ? __ldg(reinterpret_cast<const float4*>(h + channel * K + m)) : make_float4(0.f, 0.f, 0.f, 0.f);
+    if (live && m == 0 && D) x[n].x += __ldg(D + channel);
+  }
+#pragma unroll
+  for (int n = 0; n < rounds; ++n) {
+    const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
+    if (item >= items) break;
+    const bf16 e[4] = {__float2bfloat16(x[n].x), __float2bfloat16(x[n].y), __float2bfloat16(x[n].z),
+                       __float2bfloat16(x[n].w)};
+    bf16* row = fs + c * stride + 16;
+    *reinterpret_cast<uint2*>(row + m) = make_uint2(pack(e[0], e[1]), pack(e[2], e[3]));
+    if constexpr (kTwoRows) {  // h⁺[m] at odd_row − 1 + m: an odd offset, so 16, 32 and 16 bits
+      bf16* odd = row + odd_row<P>() - 1 + m;
+      if (m > -16) odd[0] = e[0];
+      *reinterpret_cast<uint32_t*>(odd + 1) = pack(e[1], e[2]);
+      odd[3] = e[3];
+    }
+  }
+}
+
 // Rows i and i + 8 of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
 // h⁺[r − i] (the correlation of its backward pass): the register pair of an A fragment in row
 // `row` (gid or gid + 8); hc points at h⁺[0]. Either way A[i + 8][r + 8] = A[i][r], so the
@@ -316,7 +352,7 @@ template <int P, int W, int S, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks)
     forward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                    const float* __restrict__ h, const float* __restrict__ D, bf16* __restrict__ y, int64_t L,
-                   int64_t C, int K) {
+                   int64_t C, int K, bool filter_quads) {
   constexpr int span = S * kTile, groups = kChannels / W, items = span * groups / kThreads;
   constexpr bool two_rows = kForwardTwoRows<P>, xor_skew = kForwardXor<P>;
   constexpr int filter_row = forward_filter_stride<P>(), signal_row = signal_stride<P, S, xor_skew>();
@@ -328,7 +364,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   // Channels vary fastest over the grid: blocks in flight together cover whole rows of memory.
   const int64_t t0 = int64_t(blockIdx.y) * span, c0 = int64_t(blockIdx.x) * kChannels;
   const int64_t base = int64_t(blockIdx.z) * L * C;
-  stage_filter<P, two_rows>(fs, h, D, c0, C, K);
+  if (filter_quads) stage_filter_quads<P, two_rows>(fs, h, D, c0, C, K);
+  else stage_filter<P, two_rows>(fs, h, D, c0, C, K);
   stage_signal<W, xor_skew>(zs, signal_row, k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
@@ -389,6 +426,32 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
   }
 }
 
+// dh[b] += Σ_t g[t + b]·z[t] for the 16 taps b of a 16-tap filter, over times t ∈ [16 i, 16 i + 16)
+// of a tile, on the CUDA cores (gc, zc: one channel's staged g and z). hankel_product's MMA
+// yields eight columns of 16 taps, of which such a filter uses one, and its 16-bit gathers of g
+// were most of the backward pass's shared loads (64 of 82 per channel and tile); here a lane reads
+// its 16 steps of z and 32 of g once, as 24 words (runs of 16 from multiples of 16, contiguous
+// under the skew; their bank pattern is checked in tests/test_conv_layout.cpp).
+__device__ __forceinline__ void correlate_16(float (&dh)[16], const bf16* gc, const bf16* zc, int i) {
+  constexpr int P = 16;
+  const bf16* zp = zc + skew(P + 16 * i);
+  const bf16* gp = gc + skew(16 * i);
+  const bf16* gq = gc + skew(16 * i + 16);
+  uint32_t zw[8], gw[16];
+#pragma unroll
+  for (int w = 0; w < 8; ++w) zw[w] = pair_at(zp + 2 * w), gw[w] = pair_at(gp + 2 * w), gw[8 + w] = pair_at(gq + 2 * w);
+  auto half = [](uint32_t w, int odd) { return __uint_as_float(odd ? w & 0xffff0000u : w << 16); };
+#pragma unroll
+  for (int t = 0; t < 16; ++t) {
+    const float z = half(zw[t / 2], t % 2);
+#pragma unroll
+    for (int b = 0; b < 16; ++b) dh[b] = fmaf(half(gw[(t + b) / 2], (t + b) % 2), z, dh[b]);
+  }
+}
+
+// The filter gradient of a 16-tap filter on the CUDA cores (correlate_16) instead of by MMA.
+template <int P> constexpr bool kCorrelateOnCudaCores = P == 16;
+
 // Two blocks per multiprocessor (128 registers): three spill and run at half the speed. The
 // gated pass has no registers to spare for prefetching the next tile (it spilled: fetching each
 // tile when it is needed measured 4-17 % faster); the ungated one (no q, no k) gains 5 % from it.
@@ -407,7 +470,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
-  float dh_acc[kPerWarp][4] = {};
+  constexpr bool correlate = kCorrelateOnCudaCores<P>;
+  float dh_acc[kPerWarp][4] = {};  // the Hankel MMAs' accumulators, one per channel of the warp
+  float dh_taps[16] = {};          // correlate: the lane's share of channel 4 warp + lane / 8
   const int64_t tiles = (L + kTile - 1) / kTile;
   // kPrefetch: the next tile's z and g are fetched while this one is computed.
   SignalTile<W, signal_rows<P>()> z, g;
@@ -448,9 +513,15 @@ __global__ void __launch_bounds__(kThreads, 2)
         toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + signal_stride<P>(), gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0][0], dz[1][0]), c / 2, gid, tid);
       }
+      if constexpr (!correlate) {
 #pragma unroll
-      for (int m = 0; m < 2; ++m)
-        hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
+        for (int m = 0; m < 2; ++m)
+          hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
+      }
+    }
+    if constexpr (correlate) {
+      const int c = kPerWarp * warp + threadIdx.x % 32 / 8;
+      correlate_16(dh_taps, gs + c * signal_stride<P>(), zs + c * signal_stride<P>(), threadIdx.x % 8);
     }
     __syncthreads();
     constexpr int groups = kChannels / W;
@@ -482,16 +553,34 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
   }
-  // Accumulator C[b][a] holds dh[16 a + b]; dD = Σ_t g[t]·z[t] is its tap 0.
+  if constexpr (correlate) {
+    // The eight lanes of a channel hold partial sums of its taps; lane i adds taps 2 i and 2 i + 1.
 #pragma unroll
-  for (int m = 0; m < kPerWarp; ++m) {
-    const int64_t channel = c0 + kPerWarp * warp + m;
-    if (channel >= C) continue;
+    for (int b = 0; b < 16; ++b)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int tap = accumulator_index(e, gid, tid);
-      if (tap < K) atomicAdd(dh + channel * K + tap, dh_acc[m][e]);
-      if (dD && tap == 0) atomicAdd(dD + channel, dh_acc[m][e]);
+      for (int o = 1; o < 8; o *= 2) dh_taps[b] += __shfl_xor_sync(0xffffffffu, dh_taps[b], o);
+    const int64_t channel = c0 + kPerWarp * warp + threadIdx.x % 32 / 8;
+    const int i = threadIdx.x % 8;
+    if (channel < C) {
+#pragma unroll
+      for (int b = 0; b < 16; ++b) {
+        if (b / 2 != i) continue;
+        if (b < K) atomicAdd(dh + channel * K + b, dh_taps[b]);
+        if (dD && b == 0) atomicAdd(dD + channel, dh_taps[b]);
+      }
+    }
+  } else {
+    // Accumulator C[b][a] holds dh[16 a + b]; dD = Σ_t g[t]·z[t] is its tap 0.
+#pragma unroll
+    for (int m = 0; m < kPerWarp; ++m) {
+      const int64_t channel = c0 + kPerWarp * warp + m;
+      if (channel >= C) continue;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int tap = accumulator_index(e, gid, tid);
+        if (tap < K) atomicAdd(dh + channel * K + tap, dh_acc[m][e]);
+        if (dD && tap == 0) atomicAdd(dD + channel, dh_acc[m][e]);
+      }
     }
   }
 }
@@ -525,7 +614,7 @@ void forward(const GatedConvArgs& a, void* y) {
   kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
       static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<bf16*>(y), a.length, a.channels,
-      int(a.taps));
+      int(a.taps), a.taps % 4 == 0 && aligned(a.h));
   check(cudaGetLastError(), "tensor-core forward launch");
 }
 

@@ -191,6 +191,35 @@ template <int P, bool kAdjoint> void expect_filter_pairs_aligned_in_distinct_ban
     }
 }
 
+// correlate_16, the 16-tap filter gradient on the CUDA cores: lane (c, i) of a warp, c = lane / 8
+// of the warp's four channels, takes the tile's times [16 i, 16 i + 16) and reads them as runs of
+// 16 elements, eight words each: z from skew(16 + 16 i) (its row begins P = 16 steps early), g
+// from skew(16 i) and skew(16 i + 16).
+TEST(ConvLayout, TheCudaCoreFilterGradientReadsContiguousRuns) {
+  constexpr int P = 16, stride = signal_stride<P>();
+  for (int i = 0; i < 8; ++i)
+    for (int start : {P + 16 * i, 16 * i, 16 * i + 16}) {
+      EXPECT_EQ(start % 16, 0);
+      EXPECT_LE(start + 16, signal_rows<P>()) << "inside the staged rows";
+      for (int j = 0; j < 16; ++j) EXPECT_EQ(skew(start + j), skew(start) + j) << "run from " << start;
+    }
+  // Bank pattern: chunks 0 and 7 of a channel meet in one bank in the runs that start 16 steps in
+  // (z, and g's second run), 64 words apart; g's first run is conflict-free. 40 wavefronts for the
+  // 24 loads where 24 would do, against 64 loads a channel and tile for hankel_product's MMAs.
+  int total = 0;
+  for (int run = 0; run < 3; ++run)
+    for (int k = 0; k < 8; ++k) {
+      std::vector<std::vector<int>> lanes;
+      for (int lane = 0; lane < 32; ++lane) {
+        const int c = lane / 8, i = lane % 8, start = run == 0 ? P + 16 * i : 16 * i + (run == 2 ? 16 : 0);
+        lanes.push_back({(c * stride + skew(start)) / 2 + k});
+      }
+      total += wavefronts(lanes);
+      EXPECT_EQ(wavefronts(lanes), run == 1 ? 1 : 2) << "run " << run << ", word " << k;
+    }
+  EXPECT_EQ(total, 40);
+}
+
 TEST(ConvLayout, TwoFilterRowsGiveAlignedPairsInDistinctBanks) {
   expect_filter_pairs_aligned_in_distinct_banks<16, false>();
   expect_filter_pairs_aligned_in_distinct_banks<16, true>();
