@@ -204,8 +204,8 @@ TEST(ConvLayout, TheCudaCoreFilterGradientReadsContiguousRuns) {
       for (int j = 0; j < 16; ++j) EXPECT_EQ(skew(start + j), skew(start) + j) << "run from " << start;
     }
   // Bank pattern: chunks 0 and 7 of a channel meet in one bank in the runs that start 16 steps in
-  // (z, and g's second run), 64 words apart; g's first run is conflict-free. 40 wavefronts for the
-  // 24 loads where 24 would do, against 64 loads a channel and tile for hankel_product's MMAs.
+  // (z, and g's second run), 64 words apart; g's first run is conflict-free: 40 wavefronts a warp
+  // and tile where 24 would do, against 256 loads (64 a channel) for hankel_product's MMAs.
   int total = 0;
   for (int run = 0; run < 3; ++run)
     for (int k = 0; k < 8; ++k) {
