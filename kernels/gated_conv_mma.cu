@@ -52,7 +52,8 @@ template <int P, int S = 1, bool kXor = false> constexpr size_t signal_bytes() {
 }
 // The 16-tap forward pass reads its A fragments as aligned words from two filter rows, as the
 // backward pass does (Hyena-SE 165-169 us against 167-168 with one row: no worse, fewer shared
-// loads); at 128 taps that cost 7-20 % (262 -> 279 and 321 us in two tries).
+// loads); at 128 taps that cost 7-20 % (H200: 262 -> 279 and 321 us in two tries; H100, with the
+// filter staged by quads: 258 -> 280).
 template <int P> constexpr bool kForwardTwoRows = P == 16;
 template <int P> constexpr bool kForwardXor = P >= 32;
 template <int P> __host__ __device__ constexpr int forward_filter_stride() {
