@@ -2,7 +2,8 @@
 # Versions of kernels/gated_conv_mma.cu against each other on the GPU machine, in one call. Each
 # version is built into its own kernel_speed and test_kernels_conv and tested; then the versions
 # are timed in turn (ROUNDS rounds of `kernel_speed --sections conv --repeats 5`, so that drift in
-# the machine hits them alike) and a table of the medians is printed, µs. The working tree's file
+# the machine hits them alike) and a table of the medians is printed, µs, with the working tree's
+# forward ÷ its memory floor and backward ÷ forward (the two ratios BENCHMARKS.md tracks). The working tree's file
 # is "new"; the others are files given as NAME=FILE, e.g. in the ignored folder .variants (carry
 # it to the GPU machine with .gpu-debs): `git show HEAD:kernels/gated_conv_mma.cu >
 # .variants/base.cu`, then `bench/conv_variants.sh base=.variants/base.cu`. From the repository
@@ -56,26 +57,40 @@ for round in $(seq "$rounds"); do
   done
 done
 python3 - "$log" "$rounds" "${names[@]}" <<'PY'
-import os, statistics, sys
+# Medians per variant, µs, then new's ratios: forward ÷ its memory floor (the floors kernel_speed
+# derives from the copy bandwidth it measures, median over the rounds) and backward ÷ forward.
+import os, re, statistics, sys
 log, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-rows = {}
+rows, floors, bandwidths = {}, {}, []
 for name in names:
     for r in range(1, rounds + 1):
         path = f"{log}/speed-{name}-{r}.log"
         if not os.path.exists(path):
             continue
         for line in open(path):
+            m = re.search(r"copy bandwidth (\d+) GB/s", line)
+            if m:
+                bandwidths.append(int(m.group(1)))
             parts = line.split("|")
             if len(parts) != 3 or "shape" in line:
                 continue
-            rows.setdefault(" ".join(parts[0].split()), {}).setdefault(name, []).append(
-                (float(parts[1].split()[0]), float(parts[2].split()[0])))
-print(f"{'shape, op, taps':40s}" + "".join(f"{n + ' fwd':>12s}{n + ' bwd':>12s}" for n in names))
+            key = " ".join(parts[0].split())
+            rows.setdefault(key, {}).setdefault(name, []).append((float(parts[1].split()[0]), float(parts[2].split()[0])))
+            floors.setdefault(key, []).append(float(parts[1].split()[2]))
+if bandwidths:
+    print(f"copy bandwidth {min(bandwidths)}-{max(bandwidths)} GB/s")
+print(f"{'shape, op, taps':40s}" + "".join(f"{n + ' fwd':>12s}{n + ' bwd':>12s}" for n in names) +
+      f"{'new÷floor':>11s}{'new bwd÷fwd':>13s}")
 for key, by_name in rows.items():
-    cells = ""
+    cells, median = "", {}
     for n in names:
         t = by_name.get(n)
-        cells += f"{statistics.median(x[0] for x in t):12.0f}{statistics.median(x[1] for x in t):12.0f}" if t else " " * 24
+        if t:
+            median[n] = (statistics.median(x[0] for x in t), statistics.median(x[1] for x in t))
+        cells += f"{median[n][0]:12.0f}{median[n][1]:12.0f}" if t else " " * 24
+    if "new" in median:
+        fwd, bwd = median["new"]
+        cells += f"{fwd / statistics.median(floors[key]):11.2f}{bwd / fwd:13.2f}"
     print(f"{key:40s}{cells}")
 PY
 if [ "${E2E:-0}" = 1 ] && [ -x "$log/bin-new/train_speed" ]; then
