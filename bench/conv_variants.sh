@@ -3,11 +3,12 @@
 # version is built into its own kernel_speed and test_kernels_conv and tested; then the versions
 # are timed in turn (ROUNDS rounds of `kernel_speed --sections conv --repeats 5`, so that drift in
 # the machine hits them alike) and a table of the medians is printed, µs, with the working tree's
-# forward ÷ its memory floor and backward ÷ forward (the two ratios BENCHMARKS.md tracks). The working tree's file
-# is "new"; the others are files given as NAME=FILE, e.g. in the ignored folder .variants (carry
-# it to the GPU machine with .gpu-debs): `git show HEAD:kernels/gated_conv_mma.cu >
-# .variants/base.cu`, then `bench/conv_variants.sh base=.variants/base.cu`. From the repository
-# root on the GPU machine (../shared/device/ says how .gpu-debs is filled):
+# forward ÷ its memory floor and backward ÷ forward (the two ratios BENCHMARKS.md tracks). The
+# working tree's file is "new"; the others are files given as NAME=FILE, e.g. in the ignored
+# folder .variants (carry it to the GPU machine with .gpu-debs): `git show
+# HEAD:kernels/gated_conv_mma.cu > .variants/base.cu`, then `bench/conv_variants.sh
+# base=.variants/base.cu`. From the repository root on the GPU machine (../shared/device/ says
+# how .gpu-debs is filled):
 #   bench/conv_variants.sh [NAME=FILE ...]
 # Environment: ROUNDS (3); TESTS, more test targets to build and run once on "new" (e.g.
 # "test_kernels test_kernels_scan"); E2E=1 adds train_speed on the StripedHyena 2 preset with and
