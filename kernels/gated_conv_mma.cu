@@ -450,9 +450,6 @@ __device__ __forceinline__ void correlate_16(float (&dh)[16], const bf16* gc, co
   }
 }
 
-// The filter gradient of a 16-tap filter on the CUDA cores (correlate_16) instead of by MMA.
-template <int P> constexpr bool kCorrelateOnCudaCores = P == 16;
-
 // Two blocks per multiprocessor (128 registers): three spill and run at half the speed. The
 // gated pass has no registers to spare for prefetching the next tile (it spilled: fetching each
 // tile when it is needed measured 4-17 % faster); the ungated one (no q, no k) gains 5 % from it.
@@ -471,9 +468,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
-  constexpr bool correlate = kCorrelateOnCudaCores<P>;
+  // A 16-tap filter's gradient on the CUDA cores (correlate_16), the others' by Hankel MMAs.
+  constexpr bool correlate = P == 16;
   float dh_acc[kPerWarp][4] = {};  // the Hankel MMAs' accumulators, one per channel of the warp
-  float dh_taps[16] = {};          // correlate: the lane's share of channel 4 warp + lane / 8
+  // correlate: lane l takes chunk l % 8 of channel kPerWarp warp + l / 8 and holds its share of
+  // that channel's taps. (Both indices are derived where used: held across the tile loop, they
+  // made the ungated pass spill 16 bytes.)
+  static_assert(kPerWarp == 4, "a warp's 32 lanes: four channels of eight chunks");
+  float dh_taps[16] = {};
   const int64_t tiles = (L + kTile - 1) / kTile;
   // kPrefetch: the next tile's z and g are fetched while this one is computed.
   SignalTile<W, signal_rows<P>()> z, g;
@@ -555,7 +557,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   }
   if constexpr (correlate) {
-    // The eight lanes of a channel hold partial sums of its taps; lane i adds taps 2 i and 2 i + 1.
+    // The eight lanes of a channel hold partial sums of its taps; lane i adds taps 2 i and 2 i + 1
+    // (a test in a loop over all 16, so that dh_taps is indexed by constants: registers).
 #pragma unroll
     for (int b = 0; b < 16; ++b)
 #pragma unroll

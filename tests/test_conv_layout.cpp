@@ -214,8 +214,9 @@ TEST(ConvLayout, TheCudaCoreFilterGradientReadsContiguousRuns) {
         const int c = lane / 8, i = lane % 8, start = run == 0 ? P + 16 * i : 16 * i + (run == 2 ? 16 : 0);
         lanes.push_back({(c * stride + skew(start)) / 2 + k});
       }
-      total += wavefronts(lanes);
-      EXPECT_EQ(wavefronts(lanes), run == 1 ? 1 : 2) << "run " << run << ", word " << k;
+      const int taken = wavefronts(lanes);
+      EXPECT_EQ(taken, run == 1 ? 1 : 2) << "run " << run << ", word " << k;
+      total += taken;
     }
   EXPECT_EQ(total, 40);
 }
