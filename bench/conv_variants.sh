@@ -12,7 +12,10 @@
 #   bench/conv_variants.sh [NAME=FILE ...]
 # Environment: ROUNDS (3); TESTS, more test targets to build and run once on "new" (e.g.
 # "test_kernels test_kernels_scan"); E2E=1 adds train_speed on the StripedHyena 2 preset with and
-# without the kernels, for "new"; LOG, the folder for the logs (bench-logs/variants).
+# without the kernels, for "new"; PROFILE=1 adds Nsight Compute's sections (speed of light, warp
+# states, instruction and scheduler statistics, occupancy) for every version's Hyena-MR forward and
+# backward kernels at B=8 into $LOG/ncu-NAME-PASS.txt, with their headline figures printed; LOG,
+# the folder for the logs (bench-logs/variants).
 set -uo pipefail
 log=${LOG:-bench-logs/variants}
 rounds=${ROUNDS:-3}
@@ -99,5 +102,19 @@ if [ "${E2E:-0}" = 1 ] && [ -x "$log/bin-new/train_speed" ]; then
     STARSYNTH_KERNELS=$kernels "$log/bin-new/train_speed" --preset striped-hyena2 --width 768 --livs 24 --batch 16 \
       --seq 2048 --steps 10 --repeats 3 >"$log/train-$kernels.log" 2>&1
     echo "new, STARSYNTH_KERNELS=$kernels: $(grep -E 'median|rror' "$log/train-$kernels.log" | tail -1)"
+  done
+fi
+if [ "${PROFILE:-0}" = 1 ]; then
+  # The first launch of each 128-tap kernel is B=8's; the name is matched on its demangled form,
+  # e.g. "forward_kernel<(int)128, (int)8, (int)2, (int)4>".
+  for name in "${names[@]}"; do
+    for pass in forward backward; do
+      report="$log/ncu-$name-$pass.txt"
+      timeout 120 ncu --kernel-name-base demangled -k "regex:${pass}_kernel<.int.128" -c 1 --section SpeedOfLight \
+        --section WarpStateStats --section InstructionStats --section SchedulerStats --section Occupancy \
+        --section LaunchStats "$log/bin-$name/kernel_speed" --sections conv --repeats 1 --iters 1 >"$report" 2>&1
+      echo "$name $pass (ncu exit $?):" $(grep -E "^ +(Duration|Compute \(SM\) Throughput|L1/TEX Cache Throughput|DRAM Throughput|Issue Slots Busy|Achieved Occupancy|Warp Cycles Per Issued Instruction|Registers Per Thread) " "$report" |
+        sed -E 's/ {2,}/ /g' | paste -sd ';')
+    done
   done
 fi
