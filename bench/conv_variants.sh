@@ -108,6 +108,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
   # The first launch of each 128-tap kernel is B=8's; the name is matched on its demangled form,
   # e.g. "forward_kernel<(int)128, (int)8, (int)2, (int)4>".
   for name in "${names[@]}"; do
+    [ -x "$log/bin-$name/kernel_speed" ] || continue  # its build failed, as the timing rounds skip it
     for pass in forward backward; do
       report="$log/ncu-$name-$pass.txt"
       timeout 120 ncu --kernel-name-base demangled -k "regex:${pass}_kernel<.int.128" -c 1 --section SpeedOfLight \
