@@ -18,18 +18,23 @@ constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA'
 // Staged signal rows (time contiguous) hold element i at skew(i), so that a warp's B fragment (eight
 // time blocks 16 apart) meets distinct banks; the row stride is odd in words so that the
 // transposing stores do too. Skewed by 8 elements every 64, the fragments that straddle three
-// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B);
-// kXor flips bit 3 with bit 6 instead (words w and w + 32 land 4 banks apart): conflict-free
-// from any offset, but its addresses take more registers. It runs the forward pass from 32 taps
-// (H200, Hyena-MR 262 -> 249 us); at 16 taps (40 registers) it cost 2 %, and in the backward pass
-// (128 registers) it spilled. Both keep pairs together and skew(128 u + x) = skew(128 u) + skew(x).
-template <bool kXor = false> STARSYNTH_LAYOUT_FN int skew(int i) { return kXor ? i ^ (i >> 3 & 8) : i + 8 * (i / 64); }
+// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B), which
+// the backward pass (one tile, 128 registers) accepts. The forward pass from 32 taps stages its
+// rows padded instead: 8 elements of padding after every 16 steps, so that a fragment's eight
+// blocks lie 12 words apart (distinct banks from any start) and a lane's addresses advance by a
+// constant 24 elements a slice (immediate offsets). That measured 254 -> 247 us for Hyena-MR on an
+// H100, where an XOR swizzle (conflict-free too, but with addresses to compute) had given 262 -> 249
+// on an H200. Both keep pairs together, and a tile's layout is the first tile's shifted:
+// skew(128 u + x) = skew(128 u) + skew(x), likewise padded.
+STARSYNTH_LAYOUT_FN int skew(int i) { return i + 8 * (i / 64); }
+STARSYNTH_LAYOUT_FN int padded(int i) { return i + 8 * (i / 16); }
 // S tiles of kTile steps side by side (the forward pass takes two from 32 taps: half the halo per
 // output, and each A fragment serves both).
 template <int P, int S = 1> STARSYNTH_LAYOUT_FN int signal_rows() { return P + S * kTile; }
-template <int P, int S = 1, bool kXor = false> STARSYNTH_LAYOUT_FN int signal_stride() {
-  return (kXor ? signal_rows<P, S>() : skew(signal_rows<P, S>())) + 2;  // kXor keeps [0, 16 k) in place
-}
+template <int P, int S = 1> STARSYNTH_LAYOUT_FN int signal_stride() { return skew(signal_rows<P, S>()) + 2; }
+// The padded stride drops most of the last block's padding (the last step sits at padded(rows) − 9)
+// and stays odd in words.
+template <int P, int S = 1> STARSYNTH_LAYOUT_FN int padded_stride() { return padded(signal_rows<P, S>()) - 6; }
 template <int P> STARSYNTH_LAYOUT_FN int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
 // The backward pass, which reads the filter's A fragments for every tile, stages each channel's
 // filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,

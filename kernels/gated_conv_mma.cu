@@ -47,21 +47,21 @@ constexpr int kPerWarp = kChannels / kWarps;
 template <int S = 1> constexpr size_t result_bytes() { return sizeof(bf16) * S * kTile * kChannels; }
 
 template <int P, int stride = filter_stride<P>()> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * stride; }
-template <int P, int S = 1, bool kXor = false> constexpr size_t signal_bytes() {
-  return sizeof(bf16) * kChannels * signal_stride<P, S, kXor>();
+template <int P, int S = 1, bool kPadded = false> constexpr size_t signal_bytes() {
+  return sizeof(bf16) * kChannels * (kPadded ? padded_stride<P, S>() : signal_stride<P, S>());
 }
 // The 16-tap forward pass reads its A fragments as aligned words from two filter rows, as the
 // backward pass does (Hyena-SE 165-169 us against 167-168 with one row: no worse, fewer shared
 // loads); at 128 taps that cost 7-20 % (H200: 262 -> 279 and 321 us in two tries; H100, with the
 // filter staged by quads: 258 -> 280).
 template <int P> constexpr bool kForwardTwoRows = P == 16;
-template <int P> constexpr bool kForwardXor = P >= 32;
+template <int P> constexpr bool kForwardPadded = P >= 32;
 template <int P> __host__ __device__ constexpr int forward_filter_stride() {
   return kForwardTwoRows<P> ? two_row_stride<P>() : filter_stride<P>();
 }
 template <int P, int S> constexpr size_t forward_bytes() {
   return filter_bytes<P, forward_filter_stride<P>()>() +
-         std::max(signal_bytes<P, S, kForwardXor<P>>(), result_bytes<S>());
+         std::max(signal_bytes<P, S, kForwardPadded<P>>(), result_bytes<S>());
 }
 template <int P> constexpr size_t backward_bytes() {
   return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P>() + 2 * result_bytes();
@@ -122,11 +122,11 @@ template <int W> __device__ __forceinline__ void store(bf16* p, const float (&f)
   }
 }
 
-// dst[c][skew(r)] = a·b (b alone when a is null) at time t_first + r of channel c0 + c, for r in
-// [0, rows), as bf16; 0 outside [0, L) and past the last channel; two consecutive times per 32-bit
-// word. A plain loop: for the forward pass it measured faster than fetching the whole tile into
+// dst[c][skew(r)] (padded(r) for kPadded) = a·b (b alone when a is null) at time t_first + r of
+// channel c0 + c, for r in [0, rows), as bf16; 0 outside [0, L) and past the last channel; two
+// consecutive times per 32-bit word. A plain loop: for the forward pass it measured faster than fetching the whole tile into
 // registers first (SignalTile), which costs occupancy.
-template <int W, bool kXor>
+template <int W, bool kPadded>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int rows, int64_t c0, int64_t L, int64_t C) {
   constexpr int groups = kChannels / W;
@@ -152,7 +152,7 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
     }
 #pragma unroll
     for (int e = 0; e < W; ++e)
-      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew<kXor>(r)) =
+      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + (kPadded ? padded(r) : skew(r))) =
           pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
   }
 }
@@ -324,8 +324,10 @@ template <int W> __device__ __forceinline__ void load_result(const bf16* out, in
 
 // Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
 // fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
-// kTwoRows: hc points at h⁺[0] of the even of two filter rows (two_row_stride).
-template <int P, bool kAdjoint, int S, bool kTwoRows = false, bool kXor = false>
+// kTwoRows: hc points at h⁺[0] of the even of two filter rows (two_row_stride). kPadded: w is laid
+// out padded(), where B[r'][n] = w[16 n + r'] for r' = 16 s + 2 tid sits 24 (gid + s) + 2 tid
+// elements in, so a lane's addresses are one register plus constants.
+template <int P, bool kAdjoint, int S, bool kTwoRows = false, bool kPadded = false>
 __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
   if constexpr (kTwoRows) {
     // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
@@ -341,22 +343,30 @@ __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* h
     const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
 #pragma unroll
     for (int u = 0; u < S; ++u) {
-      const bf16* wu = w + skew<kXor>(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
-      mma_16x8x16(d[u], a, pair_at(wu + skew<kXor>(r)), pair_at(wu + skew<kXor>(r + 8)));
+      if constexpr (kPadded) {
+        const bf16* wu = w + 24 * gid + 2 * tid + padded(kTile * u) + 24 * s;  // padded(kTile u + r)
+        mma_16x8x16(d[u], a, pair_at(wu), pair_at(wu + 8));
+      } else {
+        const bf16* wu = w + skew(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
+        mma_16x8x16(d[u], a, pair_at(wu + skew(r)), pair_at(wu + skew(r + 8)));
+      }
     }
     hi = next;
   }
 }
 
-// A block computes S tiles of kTile steps, sharing the filter's A fragments between them.
+// A block computes S tiles of kTile steps, sharing the filter's A fragments between them. (Walking
+// several spans per block in one wave, the filter staged once and each span's halo carried over in
+// shared memory, measured slower: Hyena-MR 252 -> 314 us on an H100.)
 template <int P, int W, int S, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks)
     forward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                    const float* __restrict__ h, const float* __restrict__ D, bf16* __restrict__ y, int64_t L,
                    int64_t C, int K, bool filter_quads) {
   constexpr int span = S * kTile, groups = kChannels / W, items = span * groups / kThreads;
-  constexpr bool two_rows = kForwardTwoRows<P>, xor_skew = kForwardXor<P>;
-  constexpr int filter_row = forward_filter_stride<P>(), signal_row = signal_stride<P, S, xor_skew>();
+  constexpr bool two_rows = kForwardTwoRows<P>, padded_rows = kForwardPadded<P>;
+  constexpr int filter_row = forward_filter_stride<P>();
+  constexpr int signal_row = padded_rows ? padded_stride<P, S>() : signal_stride<P, S>();
   static_assert(span * groups % kThreads == 0, "every thread stores the same number of items");
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
@@ -367,7 +377,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const int64_t base = int64_t(blockIdx.z) * L * C;
   if (filter_quads) stage_filter_quads<P, two_rows>(fs, h, D, c0, C, K);
   else stage_filter<P, two_rows>(fs, h, D, c0, C, K);
-  stage_signal<W, xor_skew>(zs, signal_row, k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
+  stage_signal<W, padded_rows>(zs, signal_row, k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   // A warp's channels are consecutive, so that each pair's results are staged as bf16 pairs; a
@@ -379,8 +389,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
 #pragma unroll
     for (int m = 0; m < 2; ++m) {
       const int c = kPerWarp * warp + 2 * j + m;
-      toeplitz_product<P, false, S, two_rows, xor_skew>(acc[m], fs + c * filter_row + 16, zs + c * signal_row, gid,
-                                                        tid);
+      toeplitz_product<P, false, S, two_rows, padded_rows>(acc[m], fs + c * filter_row + 16, zs + c * signal_row,
+                                                           gid, tid);
     }
 #pragma unroll
     for (int u = 0; u < S; ++u) words[j][u] = pack_pairs(acc[0][u], acc[1][u]);

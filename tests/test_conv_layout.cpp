@@ -33,38 +33,44 @@ int wavefronts(const std::vector<std::vector<int>>& lane_words, int lanes_per_ph
   return total;
 }
 
+// The two layouts of staged signal rows, by name for the tests that check both.
+enum class Rows { Skewed, Padded };
+int at(Rows rows, int i) { return rows == Rows::Padded ? padded(i) : skew(i); }
+
 // The B fragment of toeplitz_product: lane (gid, tid) reads the pairs at 16 (gid + s) + 2 tid and
 // 8 later, of tile u, in one row of staged signal.
-template <bool kXor> int b_fragment_wavefronts(int P, int S) {
+int b_fragment_wavefronts(Rows rows, int P, int S) {
   int total = 0;
   for (int u = 0; u < S; ++u)
     for (int s = 0; s <= P / 16; ++s)
       for (int half : {0, 8}) {
         std::vector<std::vector<int>> lanes;
         for (int gid = 0; gid < 8; ++gid)
-          for (int tid = 0; tid < 4; ++tid) {
-            const int element = skew<kXor>(kTile * u) + skew<kXor>(16 * gid + 16 * s + 2 * tid + half);
-            lanes.push_back({element / 2});
-          }
+          for (int tid = 0; tid < 4; ++tid) lanes.push_back({at(rows, kTile * u + 16 * (gid + s) + 2 * tid + half) / 2});
         total += wavefronts(lanes);
       }
   return total;
 }
 
-TEST(ConvLayout, TheXorSwizzleGivesEveryBFragmentOneWavefront) {
+TEST(ConvLayout, PaddedRowsGiveEveryBFragmentOneWavefrontAtConstantSteps) {
   for (int P : {16, 32, 64, 128})
     for (int S : {1, 2}) {
       SCOPED_TRACE(testing::Message() << P << " taps, " << S << " tiles");
-      const int accesses = 2 * S * (P / 16 + 1);
-      EXPECT_EQ(b_fragment_wavefronts<true>(P, S), accesses);
+      EXPECT_EQ(b_fragment_wavefronts(Rows::Padded, P, S), 2 * S * (P / 16 + 1));
+      // toeplitz_product's kPadded address: a lane constant plus 24 a slice.
+      for (int u = 0; u < S; ++u)
+        for (int s = 0; s <= P / 16; ++s)
+          for (int gid = 0; gid < 8; ++gid)
+            for (int tid = 0; tid < 4; ++tid)
+              EXPECT_EQ(24 * gid + 2 * tid + padded(kTile * u) + 24 * s, padded(kTile * u + 16 * (gid + s) + 2 * tid));
     }
 }
 
 TEST(ConvLayout, TheAdditiveSkewConflictsWhereAFragmentStraddlesThreeBlocks) {
   // The figure in conv_layout.h's comment: at 128 taps and two tiles, the 36 B-fragment loads of a
   // channel (2 tiles × 9 slices × 2 halves) take 60 wavefronts where 36 would do: 67 % more.
-  EXPECT_EQ(b_fragment_wavefronts<false>(128, 2), 60);
-  EXPECT_EQ(b_fragment_wavefronts<true>(128, 2), 36);
+  EXPECT_EQ(b_fragment_wavefronts(Rows::Skewed, 128, 2), 60);
+  EXPECT_EQ(b_fragment_wavefronts(Rows::Padded, 128, 2), 36);
   // At offsets that are multiples of 64 (slice 0, 4, 8 of the first half) it is conflict-free.
   std::vector<std::vector<int>> lanes;
   for (int gid = 0; gid < 8; ++gid)
@@ -72,29 +78,20 @@ TEST(ConvLayout, TheAdditiveSkewConflictsWhereAFragmentStraddlesThreeBlocks) {
   EXPECT_EQ(wavefronts(lanes), 1);
 }
 
-TEST(ConvLayout, SwizzledRowsKeepPairsTogetherAndTilesApart) {
-  for (int i = 0; i < 1024; i += 2) {
-    EXPECT_EQ(skew<true>(i + 1), skew<true>(i) + 1) << i;
-    EXPECT_EQ(skew<false>(i + 1), skew<false>(i) + 1) << i;
+TEST(ConvLayout, StagedRowsKeepPairsTogetherAndTilesApart) {
+  for (Rows rows : {Rows::Skewed, Rows::Padded}) {
+    for (int i = 0; i < 1024; i += 2) EXPECT_EQ(at(rows, i + 1), at(rows, i) + 1) << i;
+    for (int u = 0; u < 4; ++u)
+      for (int x = 0; x < kTile; ++x) EXPECT_EQ(at(rows, kTile * u + x), at(rows, kTile * u) + at(rows, x));
   }
-  for (int u = 0; u < 4; ++u)
-    for (int x = 0; x < kTile; ++x) {
-      EXPECT_EQ(skew<true>(kTile * u + x), skew<true>(kTile * u) + skew<true>(x));
-      EXPECT_EQ(skew<false>(kTile * u + x), skew<false>(kTile * u) + skew<false>(x));
-    }
-  // The swizzle permutes within each block of 16 elements, so a row of 16 k elements fits its stride.
-  std::set<int> seen;
-  constexpr int stride = signal_stride<128, 2, true>();
-  for (int i = 0; i < signal_rows<128, 2>(); ++i) {
-    const int at = skew<true>(i);
-    EXPECT_LT(at, stride);
-    EXPECT_TRUE(seen.insert(at).second) << i;
-  }
+  // The last step fits its row, with room to spare for the odd stride.
+  EXPECT_LT(padded(signal_rows<128, 2>() - 1), (padded_stride<128, 2>()));
+  EXPECT_LT(skew(signal_rows<128>() - 1), signal_stride<128>());
 }
 
 // stage_signal and SignalTile::put with 8 channels per access: item → time pair r, channel group c;
 // each of the 8 channels e is one 32-bit store of the two times.
-template <bool kXor> void expect_transposing_stores_take_one_wavefront(int stride, int rows) {
+void expect_transposing_stores_take_one_wavefront(Rows layout, int stride, int rows) {
   EXPECT_EQ(stride % 2, 0);
   EXPECT_EQ(stride / 2 % 2, 1) << "the row stride is odd in words";
   const int items = rows / 2 * (kChannels / 8);
@@ -103,22 +100,22 @@ template <bool kXor> void expect_transposing_stores_take_one_wavefront(int strid
       std::vector<std::vector<int>> lanes;
       for (int item = first; item < std::min(items, first + 32); ++item) {
         const int r = 2 * (item / 4), c = 8 * (item % 4);
-        lanes.push_back({((c + e) * stride + skew<kXor>(r)) / 2});
+        lanes.push_back({((c + e) * stride + at(layout, r)) / 2});
       }
       EXPECT_EQ(wavefronts(lanes), 1) << "items from " << first << ", channel " << e;
     }
 }
 
 TEST(ConvLayout, TransposingStoresTakeOneWavefront) {
-  // The forward pass's rows (16 taps one tile, additive; from 32 taps two tiles, XOR) and the
-  // backward pass's (one tile, additive).
-  expect_transposing_stores_take_one_wavefront<false>(signal_stride<16, 1>(), signal_rows<16, 1>());
-  expect_transposing_stores_take_one_wavefront<true>(signal_stride<32, 2, true>(), signal_rows<32, 2>());
-  expect_transposing_stores_take_one_wavefront<true>(signal_stride<64, 2, true>(), signal_rows<64, 2>());
-  expect_transposing_stores_take_one_wavefront<true>(signal_stride<128, 2, true>(), signal_rows<128, 2>());
-  expect_transposing_stores_take_one_wavefront<false>(signal_stride<32>(), signal_rows<32>());
-  expect_transposing_stores_take_one_wavefront<false>(signal_stride<64>(), signal_rows<64>());
-  expect_transposing_stores_take_one_wavefront<false>(signal_stride<128>(), signal_rows<128>());
+  // The forward pass's rows (16 taps one tile, skewed; from 32 taps two tiles, padded) and the
+  // backward pass's (one tile, skewed).
+  expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<16, 1>(), signal_rows<16, 1>());
+  expect_transposing_stores_take_one_wavefront(Rows::Padded, padded_stride<32, 2>(), signal_rows<32, 2>());
+  expect_transposing_stores_take_one_wavefront(Rows::Padded, padded_stride<64, 2>(), signal_rows<64, 2>());
+  expect_transposing_stores_take_one_wavefront(Rows::Padded, padded_stride<128, 2>(), signal_rows<128, 2>());
+  expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<32>(), signal_rows<32>());
+  expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<64>(), signal_rows<64>());
+  expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<128>(), signal_rows<128>());
 }
 
 // stage_pairs: accumulator element e of lane (gid, tid) is time t_first + accumulator_index(e);
