@@ -22,6 +22,10 @@ struct GatedConvArgs {
   int64_t batch = 0, length = 0, channels = 0, taps = 0;
   const void *q = nullptr, *k = nullptr, *v = nullptr, *h = nullptr, *D = nullptr;
   void* stream = nullptr;  // cudaStream_t
+  // Blocks along the sequence per batch and group of channels for the tensor-core kernels, each
+  // walking its share of the sequence in order; 0 lets them fill one wave of the device. (Tests
+  // set it low, so that every block walks many tiles.)
+  int64_t time_blocks = 0;
 };
 
 // Whether the kernels handle `taps` on the current device (their shared memory grows with it).

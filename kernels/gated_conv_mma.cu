@@ -17,7 +17,9 @@
 // time steps: it stages z = k·v (rounded to bf16, as LibTorch's bf16 composite rounds it) transposed
 // into shared memory with a P-step halo, each warp computes four channels, and the results return
 // through shared memory to be gated and stored with coalesced 16-byte accesses. From 32 taps a
-// forward block takes two such tiles (256 steps), which halves the halo each output pays for.
+// forward block takes two such tiles (256 steps), which halves the halo each output pays for. A
+// backward block walks a stretch of the sequence tile by tile instead, staging its filter once and
+// carrying each tile's halo over from the one before.
 #include "kernels/gated_conv_mma.h"
 
 #include <cuda_bf16.h>
@@ -123,15 +125,16 @@ template <int W> __device__ __forceinline__ void store(bf16* p, const float (&f)
 }
 
 // dst[c][skew(r)] (padded(r) for kPadded) = a·b (b alone when a is null) at time t_first + r of
-// channel c0 + c, for r in [0, rows), as bf16; 0 outside [0, L) and past the last channel; two
-// consecutive times per 32-bit word. A plain loop: for the forward pass it measured faster than fetching the whole tile into
-// registers first (SignalTile), which costs occupancy.
+// channel c0 + c, for r in [r_begin, r_end), as bf16; 0 outside [0, L) and past the last channel;
+// two consecutive times per 32-bit word. A plain loop: for the forward pass it measured faster than
+// fetching the whole tile into registers first (SignalTile), which costs occupancy.
 template <int W, bool kPadded>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
-                                             int64_t t_first, int rows, int64_t c0, int64_t L, int64_t C) {
+                                             int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
+                                             int64_t C) {
   constexpr int groups = kChannels / W;
-  for (int item = threadIdx.x; item < rows / 2 * groups; item += kThreads) {
-    const int r = 2 * (item / groups), c = W * (item % groups);
+  for (int item = threadIdx.x; item < (r_end - r_begin) / 2 * groups; item += kThreads) {
+    const int r = r_begin + 2 * (item / groups), c = W * (item % groups);
     float f[2][W];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -159,7 +162,7 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
 
 // A block's share of a·b (b alone when a is null) at times t_first + r, r ∈ [0, kRows), for its
 // channels; 0 outside [0, L) and past the last channel. fetch() loads into registers; put()
-// writes dst[c][skew(r)] as bf16, two consecutive times per 32-bit word.
+// writes dst[c][skew(r0 + r)] as bf16, two consecutive times per 32-bit word.
 template <int W, int kRows>
 struct SignalTile {
   static constexpr int kGroups = kChannels / W;
@@ -183,7 +186,7 @@ struct SignalTile {
     }
   }
 
-  __device__ __forceinline__ void put(bf16* dst, int stride, bool gated) const {
+  __device__ __forceinline__ void put(bf16* dst, int stride, int r0, bool gated) const {
 #pragma unroll
     for (int n = 0; n < kPerThread; ++n) {
       const int item = threadIdx.x + n * kThreads;
@@ -202,7 +205,7 @@ struct SignalTile {
       }
 #pragma unroll
       for (int e = 0; e < W; ++e)
-        *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r)) =
+        *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r0 + r)) =
             pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
     }
   }
@@ -356,8 +359,8 @@ __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* h
 }
 
 // A block computes S tiles of kTile steps, sharing the filter's A fragments between them. (Walking
-// several spans per block in one wave, the filter staged once and each span's halo carried over in
-// shared memory, measured slower: Hyena-MR 252 -> 314 us on an H100.)
+// several spans per block with the halo carried, as the backward pass does, measured slower here:
+// Hyena-MR 252 -> 314 us on an H100, one wave of blocks whose staging and MMA phases coincide.)
 template <int P, int W, int S, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks)
     forward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
@@ -377,7 +380,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const int64_t base = int64_t(blockIdx.z) * L * C;
   if (filter_quads) stage_filter_quads<P, two_rows>(fs, h, D, c0, C, K);
   else stage_filter<P, two_rows>(fs, h, D, c0, C, K);
-  stage_signal<W, padded_rows>(zs, signal_row, k, v, base, t0 - P, signal_rows<P, S>(), c0, L, C);
+  stage_signal<W, padded_rows>(zs, signal_row, k, v, base, t0 - P, 0, signal_rows<P, S>(), c0, L, C);
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   // A warp's channels are consecutive, so that each pair's results are staged as bf16 pairs; a
@@ -468,7 +471,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     backward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                     const float* __restrict__ h, const float* __restrict__ D, const bf16* __restrict__ dy,
                     bf16* __restrict__ dq, bf16* __restrict__ dk, bf16* __restrict__ dv, float* __restrict__ dh,
-                    float* __restrict__ dD, int64_t L, int64_t C, int K) {
+                    float* __restrict__ dD, int64_t L, int64_t C, int K, int tiles_per_block) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
   bf16* zs = fs + kChannels * two_row_stride<P>();  // z at time t0 − P + r
@@ -486,26 +489,32 @@ __global__ void __launch_bounds__(kThreads, 2)
   // made the ungated pass spill 16 bytes.)
   static_assert(kPerWarp == 4, "a warp's 32 lanes: four channels of eight chunks");
   float dh_taps[16] = {};
-  const int64_t tiles = (L + kTile - 1) / kTile;
+  // A block walks consecutive tiles. z's rows hold times [t0 − P, t0 + kTile) and g's [t0, t0 +
+  // kTile + P); the next tile's first P rows of each are this tile's last P, moved within shared
+  // memory, so a tile fetches kTile new rows of each and only a block's first tile the P others.
+  const int64_t first = int64_t(blockIdx.x) * tiles_per_block;
+  const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
+  stage_signal<W, false>(zs, signal_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
+  stage_signal<W, false>(gs, signal_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
   // kPrefetch: the next tile's z and g are fetched while this one is computed.
-  SignalTile<W, signal_rows<P>()> z, g;
+  SignalTile<W, kTile> z, g;
   if constexpr (kPrefetch) {
-    z.fetch_from(k, v, base, int64_t(blockIdx.x) * kTile - P, c0, L, C);
-    g.fetch_from(q, dy, base, int64_t(blockIdx.x) * kTile, c0, L, C);
+    z.fetch_from(k, v, base, first * kTile, c0, L, C);
+    g.fetch_from(q, dy, base, first * kTile + P, c0, L, C);
   }
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int64_t t0 = tile * kTile, next = tile + gridDim.x;
+  for (int64_t tile = first; tile < last; ++tile) {
+    const int64_t t0 = tile * kTile, next = tile + 1;
     __syncthreads();  // the previous tile's readers are done
     if constexpr (!kPrefetch) {
-      z.fetch_from(k, v, base, t0 - P, c0, L, C);
-      g.fetch_from(q, dy, base, t0, c0, L, C);
+      z.fetch_from(k, v, base, t0, c0, L, C);
+      g.fetch_from(q, dy, base, t0 + P, c0, L, C);
     }
-    z.put(zs, signal_stride<P>(), k != nullptr);
-    g.put(gs, signal_stride<P>(), q != nullptr);
+    z.put(zs, signal_stride<P>(), P, k != nullptr);
+    g.put(gs, signal_stride<P>(), P, q != nullptr);
     __syncthreads();
-    if (kPrefetch && next < tiles) {
-      z.fetch_from(k, v, base, next * kTile - P, c0, L, C);
-      g.fetch_from(q, dy, base, next * kTile, c0, L, C);
+    if (kPrefetch && next < last) {
+      z.fetch_from(k, v, base, next * kTile, c0, L, C);
+      g.fetch_from(q, dy, base, next * kTile + P, c0, L, C);
     }
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
 #pragma unroll
@@ -537,6 +546,17 @@ __global__ void __launch_bounds__(kThreads, 2)
       correlate_16(dh_taps, gs + c * signal_stride<P>(), zs + c * signal_stride<P>(), threadIdx.x % 8);
     }
     __syncthreads();
+    if (next < last) {  // rows [kTile, kTile + P) to [0, P): a shift by skew(kTile), kTile a multiple of 64
+      constexpr int from = skew(kTile) / 2, words = skew(P) / 2, row = signal_stride<P>() / 2;
+      static_assert(signal_stride<P>() % 2 == 0, "rows of whole words");
+      uint32_t* zw = reinterpret_cast<uint32_t*>(zs);
+      uint32_t* gw = reinterpret_cast<uint32_t*>(gs);
+      for (int item = threadIdx.x; item < kChannels * words; item += kThreads) {
+        const int i = item / words * row + item % words;
+        zw[i] = zw[i + from];
+        gw[i] = gw[i + from];
+      }
+    }
     constexpr int groups = kChannels / W;
     for (int item = threadIdx.x; item < kTile * groups; item += kThreads) {
       const int t = item / groups, c = W * (item % groups);
@@ -617,6 +637,16 @@ bool vectorized(const GatedConvArgs& a, std::initializer_list<const void*> tenso
 template <int P> constexpr int kForwardTiles = P >= 32 ? 2 : 1;
 template <int P> constexpr int kForwardBlocks = P == 128 ? 4 : P >= 32 ? 3 : 6;
 
+// Tiles per backward block: enough blocks for one wave of as many as fit (more, shorter walks
+// would restage more halos and filters; more blocks than fit would queue a partial second wave),
+// or a.time_blocks along the sequence.
+int64_t tiles_per_block(const GatedConvArgs& a, int64_t tiles, int64_t channel_blocks, int resident) {
+  const int64_t wave = int64_t(std::max(resident, 1)) * multiprocessors();
+  const int64_t blocks = a.time_blocks > 0 ? a.time_blocks : wave / (channel_blocks * a.batch);
+  const int64_t along = std::clamp<int64_t>(blocks, 1, tiles);
+  return (tiles + along - 1) / along;
+}
+
 template <int P, int W>
 void forward(const GatedConvArgs& a, void* y) {
   constexpr int S = kForwardTiles<P>;
@@ -637,19 +667,17 @@ void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* 
   auto kernel = a.q ? backward_kernel<P, W, false> : backward_kernel<P, W, true>;
   constexpr size_t smem = backward_bytes<P>();
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
-  // One wave of as many blocks as fit; each walks its tiles in order, so the filter gradient
-  // leaves registers once per block.
+  // Each block walks its tiles in order: the filter gradient leaves registers once per block.
   int resident = 0;
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, smem), "occupancy");
   const int64_t channel_blocks = (a.channels + kChannels - 1) / kChannels, tiles = (a.length + kTile - 1) / kTile;
-  const int64_t wave = int64_t(std::max(resident, 1)) * multiprocessors();
-  const int64_t rows = std::clamp<int64_t>(wave / (channel_blocks * a.batch), 1, tiles);
-  const dim3 grid(unsigned(rows), unsigned(channel_blocks), unsigned(a.batch));
+  const int64_t per_block = tiles_per_block(a, tiles, channel_blocks, resident);
+  const dim3 grid(unsigned((tiles + per_block - 1) / per_block), unsigned(channel_blocks), unsigned(a.batch));
   kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
       static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
       static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<const bf16*>(dy),
       static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), static_cast<float*>(dh),
-      static_cast<float*>(dD), a.length, a.channels, int(a.taps));
+      static_cast<float*>(dD), a.length, a.channels, int(a.taps), int(per_block));
   check(cudaGetLastError(), "tensor-core backward launch");
 }
 

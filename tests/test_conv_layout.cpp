@@ -89,6 +89,22 @@ TEST(ConvLayout, StagedRowsKeepPairsTogetherAndTilesApart) {
   EXPECT_LT(skew(signal_rows<128>() - 1), signal_stride<128>());
 }
 
+// The backward pass's walk (backward_kernel): the next tile's z rows begin P steps before the end
+// of this tile's and its g rows P steps before the end of the lookahead, so both move rows
+// [kTile, kTile + P) to [0, P), as whole words by one constant shift, apart from the rows that the
+// next kTile are staged into.
+TEST(ConvLayout, TheBackwardHaloMovesByOneShiftOfWholeWords) {
+  for (int P : {16, 32, 64, 128}) {
+    const int shift = skew(kTile);
+    EXPECT_EQ(shift % 2, 0);
+    for (int j = 0; j < P; ++j) EXPECT_EQ(skew(kTile + j), skew(j) + shift) << P << " taps, step " << j;
+    EXPECT_LE(skew(P), shift) << "source and destination apart";
+    EXPECT_EQ(skew(P) % 2, 0) << "whole words, ending where the next tile's rows begin";
+  }
+  for (int stride : {signal_stride<16>(), signal_stride<32>(), signal_stride<64>(), signal_stride<128>()})
+    EXPECT_EQ(stride % 2, 0) << "rows of whole words";
+}
+
 // stage_signal and SignalTile::put with 8 channels per access: item → time pair r, channel group c;
 // each of the 8 channels e is one 32-bit store of the two times.
 void expect_transposing_stores_take_one_wavefront(Rows layout, int stride, int rows) {

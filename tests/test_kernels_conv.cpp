@@ -84,9 +84,9 @@ struct RawOutputs {
   at::Tensor y, dy, dq, dk, dv, dh, dD;
 };
 
-std::optional<RawOutputs> run_raw(const Case& c, const Inputs& in, kernels::DType dtype) {
+std::optional<RawOutputs> run_raw(const Case& c, const Inputs& in, kernels::DType dtype, int64_t time_blocks = 0) {
   kernels::GatedConvArgs a;
-  a.dtype = dtype;
+  a.dtype = dtype, a.time_blocks = time_blocks;
   a.batch = c.B, a.length = c.L, a.channels = c.C, a.taps = c.K;
   const at::Tensor h = in.h.reshape({c.C, c.K}).contiguous();
   a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
@@ -144,33 +144,37 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // The bf16 kernels (tensor cores, filters of up to 128 taps) raw, outputs poisoned, against the
 // definition evaluated in float64 on the same bf16 inputs and the same bf16 dy. They round z = k·v,
 // g = dy·q and the filter to bf16 and each output once: 1e-2 of the largest value bounds that
-// (about 2^-9 per rounding). Sequences of several 128-step tiles and several batches exercise the
-// halos and the filter gradient a block carries across its tiles.
+// (about 2^-9 per rounding). Each case runs twice: as the kernels choose (at these sizes mostly a
+// block per tile) and with one block along the sequence, which walks all its tiles, carrying the
+// halo and the filter gradient from one to the next; several batches and sequences of many tiles
+// exercise those.
 TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
   REQUIRE_CUDA();
   std::vector<Case> cases = random_cases(24);
   cases.push_back({2, 1000, 64, 128, true, true, true});
   cases.push_back({3, 777, 40, 7, true, false, true});
   cases.push_back({1, 2048, 96, 33, false, true, false});
-  for (const Case& c : cases) {
-    SCOPED_TRACE(describe(c));
-    const Inputs in = make_inputs(c, at::kBFloat16, 3);
-    const std::optional<RawOutputs> out = run_raw(c, in, kernels::DType::BFloat16);
-    // Past 128 taps the CUDA-core kernels take over, and at 200 their float shared memory is too large.
-    if (!out) {
-      EXPECT_GT(c.K, 128);
-      continue;
+  cases.push_back({2, 1500, 24, 64, true, true, false});
+  for (const Case& c : cases)
+    for (const int64_t time_blocks : {0, 1}) {
+      SCOPED_TRACE(describe(c) + " time_blocks=" + std::to_string(time_blocks));
+      const Inputs in = make_inputs(c, at::kBFloat16, 3);
+      const std::optional<RawOutputs> out = run_raw(c, in, kernels::DType::BFloat16, time_blocks);
+      // Past 128 taps the CUDA-core kernels take over, and at 200 their float shared memory is too large.
+      if (!out) {
+        EXPECT_GT(c.K, 128);
+        continue;
+      }
+      const auto [ref, g] = definition_and_gradients(in, out->dy);
+      ASSERT_FALSE(out->y.isnan().any().item<bool>());
+      EXPECT_LT(relative_error(out->y, ref), 1e-2);
+      size_t i = 0;
+      if (c.q) EXPECT_LT(relative_error(out->dq, g[i++]), 1e-2) << "dq";
+      if (c.k) EXPECT_LT(relative_error(out->dk, g[i++]), 1e-2) << "dk";
+      EXPECT_LT(relative_error(out->dv, g[i++]), 1e-2) << "dv";
+      EXPECT_LT(relative_error(out->dh, g[i++].reshape({c.C, c.K})), 1e-2) << "dh";
+      if (c.D) EXPECT_LT(relative_error(out->dD, g[i++]), 1e-2) << "dD";
     }
-    const auto [ref, g] = definition_and_gradients(in, out->dy);
-    ASSERT_FALSE(out->y.isnan().any().item<bool>());
-    EXPECT_LT(relative_error(out->y, ref), 1e-2);
-    size_t i = 0;
-    if (c.q) EXPECT_LT(relative_error(out->dq, g[i++]), 1e-2) << "dq";
-    if (c.k) EXPECT_LT(relative_error(out->dk, g[i++]), 1e-2) << "dk";
-    EXPECT_LT(relative_error(out->dv, g[i++]), 1e-2) << "dv";
-    EXPECT_LT(relative_error(out->dh, g[i++].reshape({c.C, c.K})), 1e-2) << "dh";
-    if (c.D) EXPECT_LT(relative_error(out->dD, g[i++]), 1e-2) << "dD";
-  }
 }
 
 // Through the installed LibTorch op (autograd, dtype handling), against the float64 reference:
