@@ -22,9 +22,9 @@ struct GatedConvArgs {
   int64_t batch = 0, length = 0, channels = 0, taps = 0;
   const void *q = nullptr, *k = nullptr, *v = nullptr, *h = nullptr, *D = nullptr;
   void* stream = nullptr;  // cudaStream_t
-  // Blocks along the sequence per batch and group of channels for the tensor-core kernels, each
-  // walking its share of the sequence in order; 0 lets them fill one wave of the device. (Tests
-  // set it low, so that every block walks many tiles.)
+  // The tensor-core backward pass's blocks along the sequence, per batch and group of 32 channels,
+  // each walking its share of the sequence in order; 0 lets them fill one wave of the device.
+  // (Tests set it to 1, so that every block walks many tiles.)
   int64_t time_blocks = 0;
 };
 

@@ -144,10 +144,10 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // The bf16 kernels (tensor cores, filters of up to 128 taps) raw, outputs poisoned, against the
 // definition evaluated in float64 on the same bf16 inputs and the same bf16 dy. They round z = k·v,
 // g = dy·q and the filter to bf16 and each output once: 1e-2 of the largest value bounds that
-// (about 2^-9 per rounding). Each case runs twice: as the kernels choose (at these sizes mostly a
-// block per tile) and with one block along the sequence, which walks all its tiles, carrying the
-// halo and the filter gradient from one to the next; several batches and sequences of many tiles
-// exercise those.
+// (about 2^-9 per rounding). Each case runs twice: with the backward pass's blocks as the kernels
+// choose them (at these sizes mostly one per tile) and with one block along the sequence, which
+// walks all its tiles, carrying z's halo, g's lookahead and the filter gradient from one to the
+// next; several batches and sequences of many tiles exercise those.
 TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
   REQUIRE_CUDA();
   std::vector<Case> cases = random_cases(24);
