@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SASS instruction counts of a CUDA file's kernels, on a machine without a GPU, to compare versions
 # of the tensor-core convolution before spending GPU time on them (BENCHMARKS.md, 2026-12-06): per
-# kernel, ptxas's registers and spill, the instruction count, and the count and opcode mix of its
+# kernel, ptxas's registers and spill, the instruction count, the count and opcode mix of its
 # MMA loop (first to last HMMA: the unrolled products, where every address, move and permute
-# competes with the MMAs for issue slots).
+# competes with the MMAs for issue slots), and the order of its global loads and stores, barriers,
+# branches and spills around that loop (where a block's memory round trips come one after another).
 #   bench/conv_sass.sh [FILE] [KERNEL_REGEX]    (kernels/gated_conv_mma.cu, "kernel")
 # KERNEL_REGEX matches mangled names: e.g. 'forward_kernelILi128ELi8' (128 taps, 8 channels an
 # access). nvcc 13's cubins are unreadable to the only disassembler Debian ships (nvdisasm 11.8,
@@ -50,4 +51,16 @@ for name, body in zip(parts[1::2], parts[2::2]):
     print(f"{pretty}: {usage.get(name, '?')}; {len(ops)} instructions, MMA loop {len(loop)}")
     if loop:
         print("  loop: " + " ".join(f"{op} {n}" for op, n in collections.Counter(loop).most_common(10)))
+    # Global memory, barriers and spills before and after the loop, in program order, runs counted:
+    # loads that a store, branch or barrier separates are (mostly) separate round trips.
+    def trace(part):
+        kept = [op for op in part if op in ("LDG", "LDGSTS", "STG", "BAR", "LDL", "STL", "STS", "BRA")]
+        runs = [[op, 1] for op in kept[:1]]
+        for op in kept[1:]:
+            if op == runs[-1][0]: runs[-1][1] += 1
+            else: runs.append([op, 1])
+        return " ".join(op if n == 1 else f"{op}×{n}" for op, n in runs)
+    if mma:
+        print("  before: " + trace(ops[:mma[0]]))
+        print("  after: " + trace(ops[mma[-1] + 1:]))
 PY
