@@ -118,6 +118,20 @@ std::pair<at::Tensor, std::vector<at::Tensor>> definition_and_gradients(const In
   return {ref, torch::autograd::grad({ref}, leaves, {dy.to(at::kDouble)})};
 }
 
+// Each of the kernels' outputs within `tolerance` of the definition's, relative to its largest
+// value; the filter's and the skip's gradients, sums over every batch and step, within `sum_tolerance`.
+void expect_matches_definition(const Case& c, const Inputs& in, const RawOutputs& out, double tolerance,
+                               double sum_tolerance) {
+  const auto [ref, g] = definition_and_gradients(in, out.dy);
+  EXPECT_LT(relative_error(out.y, ref), tolerance);
+  size_t i = 0;
+  if (c.q) EXPECT_LT(relative_error(out.dq, g[i++]), tolerance) << "dq";
+  if (c.k) EXPECT_LT(relative_error(out.dk, g[i++]), tolerance) << "dk";
+  EXPECT_LT(relative_error(out.dv, g[i++]), tolerance) << "dv";
+  EXPECT_LT(relative_error(out.dh, g[i++].reshape({c.C, c.K})), sum_tolerance) << "dh";
+  if (c.D) EXPECT_LT(relative_error(out.dD, g[i++]), sum_tolerance) << "dD";
+}
+
 TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
   REQUIRE_CUDA();
   for (const Case& c : random_cases(24)) {
@@ -129,14 +143,7 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
       EXPECT_GT(c.K, 64);
       continue;
     }
-    const auto [ref, g] = definition_and_gradients(in, out->dy);
-    EXPECT_LT(relative_error(out->y, ref), 1e-12);
-    size_t i = 0;
-    if (c.q) EXPECT_LT(relative_error(out->dq, g[i++]), 1e-12) << "dq";
-    if (c.k) EXPECT_LT(relative_error(out->dk, g[i++]), 1e-12) << "dk";
-    EXPECT_LT(relative_error(out->dv, g[i++]), 1e-12) << "dv";
-    EXPECT_LT(relative_error(out->dh, g[i++].reshape({c.C, c.K})), 1e-11) << "dh";
-    if (c.D) EXPECT_LT(relative_error(out->dD, g[i++]), 1e-11) << "dD";
+    expect_matches_definition(c, in, *out, 1e-12, 1e-11);
     ASSERT_FALSE(out->y.isnan().any().item<bool>());
   }
 }
@@ -165,15 +172,8 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
         EXPECT_GT(c.K, 128);
         continue;
       }
-      const auto [ref, g] = definition_and_gradients(in, out->dy);
       ASSERT_FALSE(out->y.isnan().any().item<bool>());
-      EXPECT_LT(relative_error(out->y, ref), 1e-2);
-      size_t i = 0;
-      if (c.q) EXPECT_LT(relative_error(out->dq, g[i++]), 1e-2) << "dq";
-      if (c.k) EXPECT_LT(relative_error(out->dk, g[i++]), 1e-2) << "dk";
-      EXPECT_LT(relative_error(out->dv, g[i++]), 1e-2) << "dv";
-      EXPECT_LT(relative_error(out->dh, g[i++].reshape({c.C, c.K})), 1e-2) << "dh";
-      if (c.D) EXPECT_LT(relative_error(out->dD, g[i++]), 1e-2) << "dD";
+      expect_matches_definition(c, in, *out, 1e-2, 1e-2);
     }
 }
 
