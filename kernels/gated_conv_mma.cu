@@ -20,6 +20,9 @@
 // forward block takes two such tiles (256 steps), which halves the halo each output pays for. A
 // backward block walks a stretch of the sequence tile by tile instead, staging its filter once and
 // carrying each tile's halo over from the one before.
+//
+// Here: the two kernels, the shared memory they take and their launch. Their building blocks are
+// kernels/conv_staging.cuh (global and shared memory) and kernels/conv_products.cuh (the MMAs).
 #include "kernels/gated_conv_mma.h"
 
 #include <cuda_bf16.h>
@@ -28,23 +31,18 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
-#include <type_traits>
 
 #include "kernels/conv_layout.h"
+#include "kernels/conv_products.cuh"
+#include "kernels/conv_staging.cuh"
 #include "kernels/cuda_util.cuh"
 
 namespace starsynth::kernels::gated_conv_mma {
 namespace {
 
 using cuda::multiprocessors;
-using bf16 = __nv_bfloat16;
 
 void check(cudaError_t e, const char* what) { cuda::check(e, "gated_conv", what); }
-
-using namespace layout;  // kChannels, kTile and where the shared rows put each element
-constexpr int kWarps = 8;
-constexpr int kThreads = 32 * kWarps;
-constexpr int kPerWarp = kChannels / kWarps;
 
 template <int S = 1> constexpr size_t result_bytes() { return sizeof(bf16) * S * kTile * kChannels; }
 
@@ -67,295 +65,6 @@ template <int P, int S> constexpr size_t forward_bytes() {
 }
 template <int P> constexpr size_t backward_bytes() {
   return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P>() + 2 * result_bytes();
-}
-
-__device__ __forceinline__ uint32_t pack(bf16 lo, bf16 hi) {
-  return uint32_t(__bfloat16_as_ushort(lo)) | uint32_t(__bfloat16_as_ushort(hi)) << 16;
-}
-__device__ __forceinline__ uint32_t pair_at(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
-
-// d += A·B for one m16n8k16 tile: bf16 operands, float accumulators.
-__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();  // the host side only dispatches here on sm_80 and later
-#endif
-}
-
-// Raw elements of W consecutive channels, as fetched: global loads go out together, into
-// registers, before any of them is used, so a tile costs one memory round trip, not one per row.
-template <int W> using Raw = std::conditional_t<W == 8, uint4, bf16>;
-template <int W> __device__ __forceinline__ Raw<W> fetch(const bf16* p) { return *reinterpret_cast<const Raw<W>*>(p); }
-template <int W> __device__ __forceinline__ Raw<W> zeros() {
-  if constexpr (W == 8) return make_uint4(0, 0, 0, 0);
-  else return __float2bfloat16(0.f);
-}
-template <int W> __device__ __forceinline__ void widen_raw(const Raw<W>& r, float (&f)[W]) {
-  if constexpr (W == 8) {
-    const __nv_bfloat162* x = reinterpret_cast<const __nv_bfloat162*>(&r);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 v = __bfloat1622float2(x[i]);
-      f[2 * i] = v.x, f[2 * i + 1] = v.y;
-    }
-  } else {
-    f[0] = __bfloat162float(r);
-  }
-}
-
-// W consecutive channels: one 16-byte access for W = 8 (channels a multiple of 8, aligned
-// pointers), else one element.
-template <int W> __device__ __forceinline__ void load(const bf16* p, float (&f)[W]) { widen_raw<W>(fetch<W>(p), f); }
-template <int W> __device__ __forceinline__ void store(bf16* p, const float (&f)[W]) {
-  if constexpr (W == 8) {
-    auto word = [&f](int i) {
-      const __nv_bfloat162 x = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-      return *reinterpret_cast<const uint32_t*>(&x);
-    };
-    // Through the intrinsic: with nvcc 13.0 a plain assignment to *reinterpret_cast<uint4*>(p)
-    // compiled to four 32-bit stores, each warp's spread over 16 sectors (8 bytes used of each 32).
-    __stwb(reinterpret_cast<uint4*>(p), make_uint4(word(0), word(1), word(2), word(3)));
-  } else {
-    *p = __float2bfloat16(f[0]);
-  }
-}
-
-// dst[c][skew(r)] (padded(r) for kPadded) = a·b (b alone when a is null) at time t_first + r of
-// channel c0 + c, for r in [r_begin, r_end), as bf16; 0 outside [0, L) and past the last channel;
-// two consecutive times per 32-bit word. A plain loop: for the forward pass it measured faster than
-// fetching the whole tile into registers first (SignalTile), which costs occupancy.
-template <int W, bool kPadded>
-__device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
-                                             int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
-                                             int64_t C) {
-  constexpr int groups = kChannels / W;
-  for (int item = threadIdx.x; item < (r_end - r_begin) / 2 * groups; item += kThreads) {
-    const int r = r_begin + 2 * (item / groups), c = W * (item % groups);
-    float f[2][W];
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int64_t t = t_first + r + half;
-      if (t >= 0 && t < L && c0 + c < C) {
-        const int64_t i = base + t * C + c0 + c;
-        load<W>(b + i, f[half]);
-        if (a) {
-          float g[W];
-          load<W>(a + i, g);
-#pragma unroll
-          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
-        }
-      } else {
-#pragma unroll
-        for (int e = 0; e < W; ++e) f[half][e] = 0;
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < W; ++e)
-      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + (kPadded ? padded(r) : skew(r))) =
-          pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
-  }
-}
-
-// A block's share of a·b (b alone when a is null) at times t_first + r, r ∈ [0, kRows), for its
-// channels; 0 outside [0, L) and past the last channel. fetch() loads into registers; put()
-// writes dst[c][skew(r0 + r)] as bf16, two consecutive times per 32-bit word.
-template <int W, int kRows>
-struct SignalTile {
-  static constexpr int kGroups = kChannels / W;
-  static constexpr int kItems = kRows / 2 * kGroups;
-  static constexpr int kPerThread = (kItems + kThreads - 1) / kThreads;
-  Raw<W> a[kPerThread][2], b[kPerThread][2];
-
-  __device__ __forceinline__ void fetch_from(const bf16* pa, const bf16* pb, int64_t base, int64_t t_first,
-                                             int64_t c0, int64_t L, int64_t C) {
-#pragma unroll
-    for (int n = 0; n < kPerThread; ++n) {
-      const int item = threadIdx.x + n * kThreads;
-      const int r = 2 * (item / kGroups), c = W * (item % kGroups);
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int64_t t = t_first + r + half, i = base + t * C + c0 + c;
-        const bool inside = item < kItems && t >= 0 && t < L && c0 + c < C;
-        b[n][half] = inside ? fetch<W>(pb + i) : zeros<W>();
-        a[n][half] = inside && pa ? fetch<W>(pa + i) : zeros<W>();
-      }
-    }
-  }
-
-  __device__ __forceinline__ void put(bf16* dst, int stride, int r0, bool gated) const {
-#pragma unroll
-    for (int n = 0; n < kPerThread; ++n) {
-      const int item = threadIdx.x + n * kThreads;
-      if (item >= kItems) break;
-      const int r = 2 * (item / kGroups), c = W * (item % kGroups);
-      float f[2][W];
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        widen_raw<W>(b[n][half], f[half]);
-        if (gated) {
-          float g[W];
-          widen_raw<W>(a[n][half], g);
-#pragma unroll
-          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
-        }
-      }
-#pragma unroll
-      for (int e = 0; e < W; ++e)
-        *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r0 + r)) =
-            pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
-    }
-  }
-};
-
-// fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K); with
-// kTwoRows (rows two_row_stride apart) also fs[c][odd_row + m + 15] = h⁺[m].
-// Eight threads per channel, each a contiguous span: every block restages its filter, and with
-// an index division per element this cost as much as the 128-tap MMAs.
-template <int P, bool kTwoRows = false>
-__device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C, int K) {
-  constexpr int stride = kTwoRows ? two_row_stride<P>() : filter_stride<P>();
-  constexpr int parts = kThreads / kChannels, span = filter_stride<P>() / parts;
-  static_assert(filter_stride<P>() % parts == 0, "the filter row splits evenly");
-  const int c = threadIdx.x / parts, m0 = threadIdx.x % parts * span - 16;
-  const int64_t channel = c0 + c;
-  const bool live = channel < C;
-  const float* hc = h + (live ? channel * K : 0);
-  const float skip = live && D ? D[channel] : 0.f;
-  bf16* row = fs + c * stride + 16;
-#pragma unroll
-  for (int j = 0; j < span; ++j) {
-    const int m = m0 + j;
-    float x = live && m >= 0 && m < K ? hc[m] : 0.f;
-    if (m == 0) x += skip;
-    row[m] = __float2bfloat16(x);
-    if (kTwoRows && m > -16) row[odd_row<P>() - 1 + m] = __float2bfloat16(x);
-  }
-}
-
-// The rows of stage_filter, four taps per access, for taps that start 16-byte aligned in every
-// channel (K a multiple of 4, h aligned): consecutive threads take consecutive quads, so that a
-// warp's loads of h are coalesced (a 128-tap channel is four 128-byte lines), and every load is
-// issued before the first store.
-template <int P, bool kTwoRows = false>
-__device__ __forceinline__ void stage_filter_quads(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C,
-                                                   int K) {
-  constexpr int stride = kTwoRows ? two_row_stride<P>() : filter_stride<P>();
-  constexpr int quads = filter_stride<P>() / 4, items = kChannels * quads;  // m ∈ [−16, P + 16) by fours
-  constexpr int rounds = (items + kThreads - 1) / kThreads;
-  float4 x[rounds];
-#pragma unroll
-  for (int n = 0; n < rounds; ++n) {
-    const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
-    const int64_t channel = c0 + c;
-    const bool live = item < items && channel < C && m >= 0 && m < K;
-    x[n] = live ? __ldg(reinterpret_cast<const float4*>(h + channel * K + m)) : make_float4(0.f, 0.f, 0.f, 0.f);
-    if (live && m == 0 && D) x[n].x += __ldg(D + channel);
-  }
-#pragma unroll
-  for (int n = 0; n < rounds; ++n) {
-    const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
-    if (item >= items) break;
-    const bf16 e[4] = {__float2bfloat16(x[n].x), __float2bfloat16(x[n].y), __float2bfloat16(x[n].z),
-                       __float2bfloat16(x[n].w)};
-    bf16* row = fs + c * stride + 16;
-    *reinterpret_cast<uint2*>(row + m) = make_uint2(pack(e[0], e[1]), pack(e[2], e[3]));
-    if constexpr (kTwoRows) {  // h⁺[m] at odd_row − 1 + m: an odd offset, so 16, 32 and 16 bits
-      bf16* odd = row + odd_row<P>() - 1 + m;
-      if (m > -16) odd[0] = e[0];
-      *reinterpret_cast<uint32_t*>(odd + 1) = pack(e[1], e[2]);
-      odd[3] = e[3];
-    }
-  }
-}
-
-// Rows i and i + 8 of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
-// h⁺[r − i] (the correlation of its backward pass): the register pair of an A fragment in row
-// `row` (gid or gid + 8); hc points at h⁺[0]. Either way A[i + 8][r + 8] = A[i][r], so the
-// fragment of slice s is {lo(s), hi(s), hi(s + 1), lo(s)} with lo in row gid and hi in row gid + 8:
-// two pairs to fetch per slice, not three.
-// kTwoRows: hc points at h⁺[0] of the row holding the lane's pairs as aligned words (x even for
-// the even row; the lane's x all have one parity, that of `row` or of row + 1).
-template <int P, bool kAdjoint, bool kTwoRows = false>
-__device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row, int tid) {
-  const int r = 16 * s + 2 * tid;
-  if constexpr (kTwoRows) {
-    // (h⁺[x], h⁺[x + 1]) with x = r − row, or (h⁺[y + 1], h⁺[y]) with y = P + row − r − 1: halves swapped.
-    if constexpr (kAdjoint) return pair_at(hc + r - row);
-    else return __byte_perm(pair_at(hc + P + row - r - 1), 0, 0x1032);
-  } else {
-    auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
-    return pack(at(row, r), at(row, r + 1));
-  }
-}
-
-// The MMA accumulators of channels 2p and 2p + 1 as bf16 pairs, and those staged as word p of the
-// results (d[e] at time t_first + accumulator_index(e)).
-struct PairWords {
-  uint32_t w[4];
-};
-__device__ __forceinline__ PairWords pack_pairs(const float (&even)[4], const float (&odd)[4]) {
-  PairWords r;
-#pragma unroll
-  for (int e = 0; e < 4; ++e) r.w[e] = pack(__float2bfloat16(even[e]), __float2bfloat16(odd[e]));
-  return r;
-}
-__device__ __forceinline__ void stage_pairs(bf16* out, const PairWords& words, int p, int gid, int tid,
-                                            int t_first = 0) {
-#pragma unroll
-  for (int e = 0; e < 4; ++e) {
-    const int t = t_first + accumulator_index(e, gid, tid);
-    reinterpret_cast<uint32_t*>(out)[result_word(t, p)] = words.w[e];
-  }
-}
-
-// W staged results at time t from channel c (a multiple of 8 for W = 8).
-template <int W> __device__ __forceinline__ void load_result(const bf16* out, int t, int c, float (&r)[W]) {
-  const int swizzle = pair_swizzle(t);
-  if constexpr (W == 8) {
-    uint4 u = reinterpret_cast<const uint4*>(out)[result_slot(t, c / 8)];
-    if (swizzle & 2) u = make_uint4(u.z, u.w, u.x, u.y);
-    if (swizzle & 1) u = make_uint4(u.y, u.x, u.w, u.z);
-    widen_raw<8>(u, r);
-  } else {
-    r[0] = __bfloat162float(out[kChannels * t + 2 * (c / 2 ^ swizzle) + c % 2]);
-  }
-}
-
-// Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
-// fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
-// kTwoRows: hc points at h⁺[0] of the even of two filter rows (two_row_stride). kPadded: w is laid
-// out padded(), where B[r'][n] = w[16 n + r'] for r' = 16 s + 2 tid sits 24 (gid + s) + 2 tid
-// elements in, so a lane's addresses are one register plus constants.
-template <int P, bool kAdjoint, int S, bool kTwoRows = false, bool kPadded = false>
-__device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
-  if constexpr (kTwoRows) {
-    // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
-    const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
-    if (odd) hc += odd_row<P>() - 1;
-  }
-  uint32_t hi = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, 0, gid + 8, tid);
-#pragma unroll
-  for (int s = 0; s <= P / 16; ++s) {
-    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s, gid, tid);
-    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s + 1, gid + 8, tid);
-    const uint32_t a[4] = {lo, hi, next, lo};
-    const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
-#pragma unroll
-    for (int u = 0; u < S; ++u) {
-      if constexpr (kPadded) {
-        const bf16* wu = w + 24 * gid + 2 * tid + padded(kTile * u) + 24 * s;  // padded(kTile u + r)
-        mma_16x8x16(d[u], a, pair_at(wu), pair_at(wu + 8));
-      } else {
-        const bf16* wu = w + skew(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
-        mma_16x8x16(d[u], a, pair_at(wu + skew(r)), pair_at(wu + skew(r + 8)));
-      }
-    }
-    hi = next;
-  }
 }
 
 // A block computes S tiles of kTile steps, sharing the filter's A fragments between them. (Walking
@@ -418,48 +127,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
       for (int e = 0; e < W; ++e) r[e] *= g[e];
     }
     store<W>(y + i, r);
-  }
-}
-
-// dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over a tile's times t: an MMA with a Hankel A and
-// shifted columns of B, whose accumulator C[b][a] is dh itself (gc, zc: one channel's staged g and z).
-template <int P>
-__device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, const bf16* zc, int gid, int tid) {
-#pragma unroll
-  for (int slice = 0; slice < kTile / 16; ++slice) {
-    const int t = 16 * slice + 2 * tid;
-    uint32_t a[4];
-    a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
-    a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
-    a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
-    a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
-    const bool column = gid < P / 16;  // columns a past the padded filter stay 0
-    const uint32_t b0 = column ? pair_at(zc + skew(P + t - 16 * gid)) : 0u;
-    const uint32_t b1 = column ? pair_at(zc + skew(P + t + 8 - 16 * gid)) : 0u;
-    mma_16x8x16(dh, a, b0, b1);
-  }
-}
-
-// dh[b] += Σ_t g[t + b]·z[t] for the 16 taps b of a 16-tap filter, over times t ∈ [16 i, 16 i + 16)
-// of a tile, on the CUDA cores (gc, zc: one channel's staged g and z). hankel_product's MMA
-// yields eight columns of 16 taps, of which such a filter uses one, and its 16-bit gathers of g
-// were most of the backward pass's shared loads (64 of 82 per channel and tile); here a lane reads
-// its 16 steps of z and 32 of g once, as 24 words (runs of 16 from multiples of 16, contiguous
-// under the skew; their bank pattern is checked in tests/test_conv_layout.cpp).
-__device__ __forceinline__ void correlate_16(float (&dh)[16], const bf16* gc, const bf16* zc, int i) {
-  constexpr int P = 16;
-  const bf16* zp = zc + skew(P + 16 * i);
-  const bf16* gp = gc + skew(16 * i);
-  const bf16* gq = gc + skew(16 * i + 16);
-  uint32_t zw[8], gw[16];
-#pragma unroll
-  for (int w = 0; w < 8; ++w) zw[w] = pair_at(zp + 2 * w), gw[w] = pair_at(gp + 2 * w), gw[8 + w] = pair_at(gq + 2 * w);
-  auto half = [](uint32_t w, int odd) { return __uint_as_float(odd ? w & 0xffff0000u : w << 16); };
-#pragma unroll
-  for (int t = 0; t < 16; ++t) {
-    const float z = half(zw[t / 2], t % 2);
-#pragma unroll
-    for (int b = 0; b < 16; ++b) dh[b] = fmaf(half(gw[(t + b) / 2], (t + b) % 2), z, dh[b]);
   }
 }
 

@@ -1,0 +1,118 @@
+// The tensor-core products of the convolution (kernels/gated_conv_mma.cu) on its staged rows: the
+// Toeplitz products of the forward pass and of s and dz in the backward pass, and the filter
+// gradient's Hankel product (or, for 16 taps, its correlation on the CUDA cores). Why these
+// products compute the convolution is in gated_conv_mma.cu's opening comment. For that file only.
+#pragma once
+
+#include "kernels/conv_staging.cuh"
+
+namespace starsynth::kernels::gated_conv_mma {
+
+// d += A·B for one m16n8k16 tile: bf16 operands, float accumulators.
+__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  __trap();  // the host side only dispatches here on sm_80 and later
+#endif
+}
+
+// Rows i and i + 8 of k-slice s of A[i][r] = h⁺[P + i − r] (the causal convolution) or, kAdjoint,
+// h⁺[r − i] (the correlation of its backward pass): the register pair of an A fragment in row
+// `row` (gid or gid + 8); hc points at h⁺[0]. Either way A[i + 8][r + 8] = A[i][r], so the
+// fragment of slice s is {lo(s), hi(s), hi(s + 1), lo(s)} with lo in row gid and hi in row gid + 8:
+// two pairs to fetch per slice, not three.
+// kTwoRows: hc points at h⁺[0] of the row holding the lane's pairs as aligned words (x even for
+// the even row; the lane's x all have one parity, that of `row` or of row + 1).
+template <int P, bool kAdjoint, bool kTwoRows = false>
+__device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row, int tid) {
+  const int r = 16 * s + 2 * tid;
+  if constexpr (kTwoRows) {
+    // (h⁺[x], h⁺[x + 1]) with x = r − row, or (h⁺[y + 1], h⁺[y]) with y = P + row − r − 1: halves swapped.
+    if constexpr (kAdjoint) return pair_at(hc + r - row);
+    else return __byte_perm(pair_at(hc + P + row - r - 1), 0, 0x1032);
+  } else {
+    auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
+    return pack(at(row, r), at(row, r + 1));
+  }
+}
+
+// Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
+// fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
+// kTwoRows: hc points at h⁺[0] of the even of two filter rows (two_row_stride). kPadded: w is laid
+// out padded(), where B[r'][n] = w[16 n + r'] for r' = 16 s + 2 tid sits 24 (gid + s) + 2 tid
+// elements in, so a lane's addresses are one register plus constants.
+template <int P, bool kAdjoint, int S, bool kTwoRows = false, bool kPadded = false>
+__device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
+  if constexpr (kTwoRows) {
+    // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
+    const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
+    if (odd) hc += odd_row<P>() - 1;
+  }
+  uint32_t hi = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, 0, gid + 8, tid);
+#pragma unroll
+  for (int s = 0; s <= P / 16; ++s) {
+    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s, gid, tid);
+    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s + 1, gid + 8, tid);
+    const uint32_t a[4] = {lo, hi, next, lo};
+    const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
+#pragma unroll
+    for (int u = 0; u < S; ++u) {
+      if constexpr (kPadded) {
+        const bf16* wu = w + 24 * gid + 2 * tid + padded(kTile * u) + 24 * s;  // padded(kTile u + r)
+        mma_16x8x16(d[u], a, pair_at(wu), pair_at(wu + 8));
+      } else {
+        const bf16* wu = w + skew(kTile * u);  // skew(kTile u + x) = skew(kTile u) + skew(x)
+        mma_16x8x16(d[u], a, pair_at(wu + skew(r)), pair_at(wu + skew(r + 8)));
+      }
+    }
+    hi = next;
+  }
+}
+
+// dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over a tile's times t: an MMA with a Hankel A and
+// shifted columns of B, whose accumulator C[b][a] is dh itself (gc, zc: one channel's staged g and z).
+template <int P>
+__device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, const bf16* zc, int gid, int tid) {
+#pragma unroll
+  for (int slice = 0; slice < kTile / 16; ++slice) {
+    const int t = 16 * slice + 2 * tid;
+    uint32_t a[4];
+    a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
+    a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
+    a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
+    a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
+    const bool column = gid < P / 16;  // columns a past the padded filter stay 0
+    const uint32_t b0 = column ? pair_at(zc + skew(P + t - 16 * gid)) : 0u;
+    const uint32_t b1 = column ? pair_at(zc + skew(P + t + 8 - 16 * gid)) : 0u;
+    mma_16x8x16(dh, a, b0, b1);
+  }
+}
+
+// dh[b] += Σ_t g[t + b]·z[t] for the 16 taps b of a 16-tap filter, over times t ∈ [16 i, 16 i + 16)
+// of a tile, on the CUDA cores (gc, zc: one channel's staged g and z). hankel_product's MMA
+// yields eight columns of 16 taps, of which such a filter uses one, and its 16-bit gathers of g
+// were most of the backward pass's shared loads (64 of 82 per channel and tile); here a lane reads
+// its 16 steps of z and 32 of g once, as 24 words (runs of 16 from multiples of 16, contiguous
+// under the skew; their bank pattern is checked in tests/test_conv_layout.cpp).
+__device__ __forceinline__ void correlate_16(float (&dh)[16], const bf16* gc, const bf16* zc, int i) {
+  constexpr int P = 16;
+  const bf16* zp = zc + skew(P + 16 * i);
+  const bf16* gp = gc + skew(16 * i);
+  const bf16* gq = gc + skew(16 * i + 16);
+  uint32_t zw[8], gw[16];
+#pragma unroll
+  for (int w = 0; w < 8; ++w) zw[w] = pair_at(zp + 2 * w), gw[w] = pair_at(gp + 2 * w), gw[8 + w] = pair_at(gq + 2 * w);
+  auto half = [](uint32_t w, int odd) { return __uint_as_float(odd ? w & 0xffff0000u : w << 16); };
+#pragma unroll
+  for (int t = 0; t < 16; ++t) {
+    const float z = half(zw[t / 2], t % 2);
+#pragma unroll
+    for (int b = 0; b < 16; ++b) dh[b] = fmaf(half(gw[(t + b) / 2], (t + b) % 2), z, dh[b]);
+  }
+}
+
+}  // namespace starsynth::kernels::gated_conv_mma
