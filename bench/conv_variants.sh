@@ -7,8 +7,9 @@
 # working tree's file is "new"; the others are files given as NAME=FILE, e.g. in the ignored
 # folder .variants (carry it to the GPU machine with .gpu-debs): `git show
 # HEAD:kernels/gated_conv_mma.cu > .variants/base.cu`, then `bench/conv_variants.sh
-# base=.variants/base.cu`. From the repository root on the GPU machine (../shared/device/ says
-# how .gpu-debs is filled):
+# base=.variants/base.cu`. A version need not include conv_staging.cuh and conv_products.cuh: one
+# that defines its own building blocks (as the file did before they were split off) builds too.
+# From the repository root on the GPU machine (../shared/device/ says how .gpu-debs is filled):
 #   bench/conv_variants.sh [NAME=FILE ...]
 # Environment: ROUNDS (3); TESTS, more test targets to build and run once on "new" (e.g.
 # "test_kernels test_kernels_scan"); E2E=1 adds train_speed on the StripedHyena 2 preset with and
