@@ -65,39 +65,66 @@ template <int W> __device__ __forceinline__ void store(bf16* p, const float (&f)
   }
 }
 
+// 16 bytes from global to shared memory without passing through registers (sm_80 and later):
+// issued together and waited for once, they cost one memory round trip and hold no registers.
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned to = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(global));
+#else
+  __trap();
+#endif
+}
+__device__ __forceinline__ void copy_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
+}
+
 // dst[c][skew(r)] (padded(r) for kPadded) = a·b (b alone when a is null) at time t_first + r of
 // channel c0 + c, for r in [r_begin, r_end), as bf16; 0 outside [0, L) and past the last channel;
 // two consecutive times per 32-bit word. A plain loop: for the forward pass it measured faster than
-// fetching the whole tile into registers first (SignalTile), which costs occupancy.
-template <int W, bool kPadded>
+// fetching the whole tile into registers first (SignalTile), which costs occupancy. A thread fetches
+// kBatch items before it stores any: one memory round trip for them, not one each.
+template <int W, bool kPadded, int kBatch = 1>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
                                              int64_t C) {
   constexpr int groups = kChannels / W;
-  for (int item = threadIdx.x; item < (r_end - r_begin) / 2 * groups; item += kThreads) {
-    const int r = r_begin + 2 * (item / groups), c = W * (item % groups);
-    float f[2][W];
+  const int items = (r_end - r_begin) / 2 * groups;
+  for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
+    Raw<W> ra[kBatch][2], rb[kBatch][2];
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int64_t t = t_first + r + half;
-      if (t >= 0 && t < L && c0 + c < C) {
-        const int64_t i = base + t * C + c0 + c;
-        load<W>(b + i, f[half]);
-        if (a) {
-          float g[W];
-          load<W>(a + i, g);
+    for (int j = 0; j < kBatch; ++j) {
+      const int item = first + j * kThreads, r = r_begin + 2 * (item / groups), c = W * (item % groups);
 #pragma unroll
-          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
-        }
-      } else {
-#pragma unroll
-        for (int e = 0; e < W; ++e) f[half][e] = 0;
+      for (int half = 0; half < 2; ++half) {
+        const int64_t t = t_first + r + half, i = base + t * C + c0 + c;
+        const bool inside = item < items && t >= 0 && t < L && c0 + c < C;
+        rb[j][half] = inside ? fetch<W>(b + i) : zeros<W>();
+        ra[j][half] = inside && a ? fetch<W>(a + i) : zeros<W>();
       }
     }
 #pragma unroll
-    for (int e = 0; e < W; ++e)
-      *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + (kPadded ? padded(r) : skew(r))) =
-          pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
+    for (int j = 0; j < kBatch; ++j) {
+      const int item = first + j * kThreads, r = r_begin + 2 * (item / groups), c = W * (item % groups);
+      if (item >= items) break;
+      float f[2][W];
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        widen_raw<W>(rb[j][half], f[half]);
+        if (a) {
+          float g[W];
+          widen_raw<W>(ra[j][half], g);
+#pragma unroll
+          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < W; ++e)
+        *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + (kPadded ? padded(r) : skew(r))) =
+            pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
+    }
   }
 }
 

@@ -59,12 +59,20 @@ template <int P> constexpr bool kForwardPadded = P >= 32;
 template <int P> __host__ __device__ constexpr int forward_filter_stride() {
   return kForwardTwoRows<P> ? two_row_stride<P>() : filter_stride<P>();
 }
+// The signal rows, once read, hold the results and then the gates q of the same outputs.
 template <int P, int S> constexpr size_t forward_bytes() {
   return filter_bytes<P, forward_filter_stride<P>()>() +
-         std::max(signal_bytes<P, S, kForwardPadded<P>>(), result_bytes<S>());
+         std::max(signal_bytes<P, S, kForwardPadded<P>>(), 2 * result_bytes<S>());
 }
-template <int P> constexpr size_t backward_bytes() {
-  return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P>() + 2 * result_bytes();
+// The forward pass's 128-tap staging fetches two items a thread before storing either.
+template <int P, int W> constexpr int kForwardStageBatch = P == 128 && W == 8 ? 2 : 1;
+// With 16-byte accesses (W = 8) the forward pass copies its gates q to shared memory
+// asynchronously (copy_async_16), as does the gated backward pass its epilogue's dy, v and k.
+template <int W> constexpr bool kAsyncInputs = W == 8;
+// async: room for a tile's dy, v and k.
+template <int P> constexpr size_t backward_bytes(bool async) {
+  return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P>() + 2 * result_bytes() +
+         (async ? 3 * result_bytes() : 0);
 }
 
 // A block computes S tiles of kTile steps, sharing the filter's A fragments between them. (Walking
@@ -89,7 +97,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const int64_t base = int64_t(blockIdx.z) * L * C;
   if (filter_quads) stage_filter_quads<P, two_rows>(fs, h, D, c0, C, K);
   else stage_filter<P, two_rows>(fs, h, D, c0, C, K);
-  stage_signal<W, padded_rows>(zs, signal_row, k, v, base, t0 - P, 0, signal_rows<P, S>(), c0, L, C);
+  stage_signal<W, padded_rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, 0, signal_rows<P, S>(),
+                                                         c0, L, C);
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   // A warp's channels are consecutive, so that each pair's results are staged as bf16 pairs; a
@@ -108,10 +117,23 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     for (int u = 0; u < S; ++u) words[j][u] = pack_pairs(acc[0][u], acc[1][u]);
   }
   __syncthreads();
+  // The gates of the block's outputs go to the signal rows past the results, [t][c], copied while
+  // the results are staged: one memory round trip, where loading each beside its store took one
+  // per item (the bounds checks between them keep the compiler from hoisting the loads).
+  bf16* gates = out + S * kTile * kChannels;
+  constexpr bool async_gates = kAsyncInputs<W>;
+  if (async_gates && q) {
+#pragma unroll
+    for (int n = 0; n < items; ++n) {
+      const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
+      if (t0 + t < L && c0 + c < C) copy_async_16(gates + kChannels * t + c, q + base + (t0 + t) * C + c0 + c);
+    }
+  }
 #pragma unroll
   for (int j = 0; j < kPerWarp / 2; ++j)
 #pragma unroll
     for (int u = 0; u < S; ++u) stage_pairs(out, words[j][u], kPerWarp / 2 * warp + j, gid, tid, kTile * u);
+  if (async_gates && q) copy_async_wait();
   __syncthreads();
 #pragma unroll
   for (int n = 0; n < items; ++n) {
@@ -122,7 +144,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     load_result<W>(out, t, c, r);
     if (q) {
       float g[W];
-      load<W>(q + i, g);
+      if constexpr (async_gates) load<W>(gates + kChannels * t + c, g);
+      else load<W>(q + i, g);
 #pragma unroll
       for (int e = 0; e < W; ++e) r[e] *= g[e];
     }
@@ -130,10 +153,16 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   }
 }
 
-// Two blocks per multiprocessor (128 registers): three spill and run at half the speed. The
-// gated pass has no registers to spare for prefetching the next tile (it spilled: fetching each
-// tile when it is needed measured 4-17 % faster); the ungated one (no q, no k) gains 5 % from it.
-template <int P, int W, bool kPrefetch>
+// Two blocks per multiprocessor (128 registers): three spill and run at half the speed.
+// kPrefetch: the next tile's z and g are fetched into registers while this one is computed. The
+// ungated pass (no q) gains 5 % from it. The gated pass loading its epilogue's inputs from global
+// memory has no registers to spare for it (fetching each tile when needed measured 4-17 %
+// faster); copying them to shared memory instead (kAsync) frees enough at 128 taps (Hyena-MR
+// backward 687 -> 649 us on an H100) but not at 16 (Hyena-SE 422 -> 477).
+// kAsync: the tile's dy, v and k are copied to shared memory as it begins, so that the epilogue
+// reads no global memory (Hyena-SE 484 -> 422 us). The ungated pass (the short convolution: no
+// q, no k, so it reads none of them) measured slower with that shared memory reserved (220 -> 242).
+template <int P, int W, bool kPrefetch, bool kAsync>
 __global__ void __launch_bounds__(kThreads, 2)
     backward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                     const float* __restrict__ h, const float* __restrict__ D, const bf16* __restrict__ dy,
@@ -145,6 +174,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   bf16* gs = zs + kChannels * signal_stride<P>();  // g = dy·q at time t0 + r
   bf16* s_out = gs + kChannels * signal_stride<P>();
   bf16* dz_out = s_out + kTile * kChannels;
+  // kAsync: the tile's dy, v and k, [t][c], for the epilogue.
+  constexpr bool async_inputs = kAsync;
+  static_assert(!kAsync || W == 8, "16-byte copies");
+  bf16* dy_in = dz_out + kTile * kChannels;
+  bf16* v_in = dy_in + kTile * kChannels;
+  bf16* k_in = v_in + kTile * kChannels;
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
@@ -163,7 +198,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
   stage_signal<W, false>(zs, signal_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
   stage_signal<W, false>(gs, signal_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
-  // kPrefetch: the next tile's z and g are fetched while this one is computed.
   SignalTile<W, kTile> z, g;
   if constexpr (kPrefetch) {
     z.fetch_from(k, v, base, first * kTile, c0, L, C);
@@ -172,6 +206,21 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int64_t tile = first; tile < last; ++tile) {
     const int64_t t0 = tile * kTile, next = tile + 1;
     __syncthreads();  // the previous tile's readers are done
+    if constexpr (async_inputs) {
+      constexpr int groups = kChannels / W;
+#pragma unroll
+      for (int n = 0; n < kTile * groups / kThreads; ++n) {
+        const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
+        if (t0 + t >= L || c0 + c >= C) continue;
+        const int64_t i = base + (t0 + t) * C + c0 + c;
+        const int at = kChannels * t + c;
+        if (q) copy_async_16(dy_in + at, dy + i);
+        if (k) {
+          copy_async_16(v_in + at, v + i);
+          copy_async_16(k_in + at, k + i);
+        }
+      }
+    }
     if constexpr (!kPrefetch) {
       z.fetch_from(k, v, base, t0, c0, L, C);
       g.fetch_from(q, dy, base, t0 + P, c0, L, C);
@@ -212,6 +261,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int c = kPerWarp * warp + threadIdx.x % 32 / 8;
       correlate_16(dh_taps, gs + c * signal_stride<P>(), zs + c * signal_stride<P>(), threadIdx.x % 8);
     }
+    if constexpr (async_inputs) copy_async_wait();
     __syncthreads();
     if (next < last) {  // rows [kTile, kTile + P) to [0, P): a shift by skew(kTile), kTile a multiple of 64
       constexpr int from = skew(kTile) / 2, words = skew(P) / 2, row = signal_stride<P>() / 2;
@@ -234,17 +284,17 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (q) {
         float s[W];
         load_result<W>(s_out, t, c, s);
-        load<W>(dy + i, x);
+        load<W>(async_inputs ? dy_in + kChannels * t + c : dy + i, x);
 #pragma unroll
         for (int e = 0; e < W; ++e) x[e] *= s[e];
         store<W>(dq + i, x);
       }
       if (k) {
-        load<W>(v + i, x);
+        load<W>(async_inputs ? v_in + kChannels * t + c : v + i, x);
 #pragma unroll
         for (int e = 0; e < W; ++e) x[e] *= dz[e];
         store<W>(dk + i, x);
-        load<W>(k + i, x);
+        load<W>(async_inputs ? k_in + kChannels * t + c : k + i, x);
 #pragma unroll
         for (int e = 0; e < W; ++e) x[e] *= dz[e];
         store<W>(dv + i, x);
@@ -331,8 +381,9 @@ void forward(const GatedConvArgs& a, void* y) {
 
 template <int P, int W>
 void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD) {
-  auto kernel = a.q ? backward_kernel<P, W, false> : backward_kernel<P, W, true>;
-  constexpr size_t smem = backward_bytes<P>();
+  constexpr bool async = kAsyncInputs<W>;
+  auto kernel = a.q ? backward_kernel<P, W, async && P == 128, async> : backward_kernel<P, W, true, false>;
+  const size_t smem = backward_bytes<P>(a.q && async);
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
   // Each block walks its tiles in order: the filter gradient leaves registers once per block.
   int resident = 0;
