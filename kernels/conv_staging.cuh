@@ -81,41 +81,44 @@ __device__ __forceinline__ void copy_async_wait() {
 #endif
 }
 
-// dst[c][skew(r)] (padded(r) for kPadded) = a·b (b alone when a is null) at time t_first + r of
-// channel c0 + c, for r in [r_begin, r_end), as bf16; 0 outside [0, L) and past the last channel;
-// two consecutive times per 32-bit word. A plain loop: for the forward pass it measured faster than
-// fetching the whole tile into registers first (SignalTile), which costs occupancy. A thread fetches
-// kBatch items before it stores any: one memory round trip for them, not one each.
+// Items of a·b (b alone when a is null) for the signal rows: item i is times t_first + r and
+// t_first + r + 1 of W channels from c0 + c, r = r_begin + 2 (i / kGroups), c = W (i % kGroups),
+// of `items` in all; 0 outside [0, L) and past the last channel. A thread's kBatch items first,
+// first + kThreads, ... are fetched into registers (fetch_from) before any is stored (put): one
+// memory round trip for them, not one each. put writes dst[c][skew(r)] (padded(r) for kPadded)
+// as bf16, two consecutive times per 32-bit word.
 template <int W, bool kPadded, int kBatch = 1>
-__device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
-                                             int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
-                                             int64_t C) {
-  constexpr int groups = kChannels / W;
-  const int items = (r_end - r_begin) / 2 * groups;
-  for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
-    Raw<W> ra[kBatch][2], rb[kBatch][2];
+struct SignalItems {
+  static constexpr int kGroups = kChannels / W;
+  Raw<W> a[kBatch][2], b[kBatch][2];
+
+  __device__ __forceinline__ void fetch_from(const bf16* pa, const bf16* pb, int64_t base, int64_t t_first,
+                                             int r_begin, int items, int first, int64_t c0, int64_t L, int64_t C) {
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
-      const int item = first + j * kThreads, r = r_begin + 2 * (item / groups), c = W * (item % groups);
+      const int item = first + j * kThreads, r = r_begin + 2 * (item / kGroups), c = W * (item % kGroups);
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int64_t t = t_first + r + half, i = base + t * C + c0 + c;
         const bool inside = item < items && t >= 0 && t < L && c0 + c < C;
-        rb[j][half] = inside ? fetch<W>(b + i) : zeros<W>();
-        ra[j][half] = inside && a ? fetch<W>(a + i) : zeros<W>();
+        b[j][half] = inside ? fetch<W>(pb + i) : zeros<W>();
+        a[j][half] = inside && pa ? fetch<W>(pa + i) : zeros<W>();
       }
     }
+  }
+
+  __device__ __forceinline__ void put(bf16* dst, int stride, bool gated, int r_begin, int items, int first) const {
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
-      const int item = first + j * kThreads, r = r_begin + 2 * (item / groups), c = W * (item % groups);
+      const int item = first + j * kThreads, r = r_begin + 2 * (item / kGroups), c = W * (item % kGroups);
       if (item >= items) break;
       float f[2][W];
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
-        widen_raw<W>(rb[j][half], f[half]);
-        if (a) {
+        widen_raw<W>(b[j][half], f[half]);
+        if (gated) {
           float g[W];
-          widen_raw<W>(ra[j][half], g);
+          widen_raw<W>(a[j][half], g);
 #pragma unroll
           for (int e = 0; e < W; ++e) f[half][e] *= g[e];
         }
@@ -126,10 +129,25 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
             pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
     }
   }
+};
+
+// The signal rows r ∈ [r_begin, r_end) of a block's channels, as SignalItems describes, kBatch
+// items a thread at a time. A plain loop: for the forward pass it measured faster than fetching
+// the whole tile into registers first (SignalTile), which costs occupancy.
+template <int W, bool kPadded, int kBatch = 1>
+__device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
+                                             int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
+                                             int64_t C) {
+  const int items = (r_end - r_begin) / 2 * (kChannels / W);
+  for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
+    SignalItems<W, kPadded, kBatch> batch;
+    batch.fetch_from(a, b, base, t_first, r_begin, items, first, c0, L, C);
+    batch.put(dst, stride, a != nullptr, r_begin, items, first);
+  }
 }
 
 // A block's share of a·b (b alone when a is null) at times t_first + r, r ∈ [0, kRows), for its
-// channels; 0 outside [0, L) and past the last channel. fetch() loads into registers; put()
+// channels; 0 outside [0, L) and past the last channel. fetch_from() loads into registers; put()
 // writes dst[c][skew(r0 + r)] as bf16, two consecutive times per 32-bit word.
 template <int W, int kRows>
 struct SignalTile {
@@ -206,38 +224,50 @@ __device__ __forceinline__ void stage_filter(bf16* fs, const float* h, const flo
 
 // The rows of stage_filter, four taps per access, for taps that start 16-byte aligned in every
 // channel (K a multiple of 4, h aligned): consecutive threads take consecutive quads, so that a
-// warp's loads of h are coalesced (a 128-tap channel is four 128-byte lines), and every load is
-// issued before the first store.
+// warp's loads of h are coalesced (a 128-tap channel is four 128-byte lines). fetch_from() issues
+// every load before put() stores any (and other fetches may share that round trip).
+template <int P, bool kTwoRows = false>
+struct FilterQuads {
+  static constexpr int kStride = kTwoRows ? two_row_stride<P>() : filter_stride<P>();
+  static constexpr int kQuads = filter_stride<P>() / 4, kItems = kChannels * kQuads;  // m ∈ [−16, P + 16) by fours
+  static constexpr int kRounds = (kItems + kThreads - 1) / kThreads;
+  float4 x[kRounds];
+
+  __device__ __forceinline__ void fetch_from(const float* h, const float* D, int64_t c0, int64_t C, int K) {
+#pragma unroll
+    for (int n = 0; n < kRounds; ++n) {
+      const int item = threadIdx.x + n * kThreads, c = item / kQuads, m = 4 * (item % kQuads) - 16;
+      const int64_t channel = c0 + c;
+      const bool live = item < kItems && channel < C && m >= 0 && m < K;
+      x[n] = live ? __ldg(reinterpret_cast<const float4*>(h + channel * K + m)) : make_float4(0.f, 0.f, 0.f, 0.f);
+      if (live && m == 0 && D) x[n].x += __ldg(D + channel);
+    }
+  }
+
+  __device__ __forceinline__ void put(bf16* fs) const {
+#pragma unroll
+    for (int n = 0; n < kRounds; ++n) {
+      const int item = threadIdx.x + n * kThreads, c = item / kQuads, m = 4 * (item % kQuads) - 16;
+      if (item >= kItems) break;
+      const bf16 e[4] = {__float2bfloat16(x[n].x), __float2bfloat16(x[n].y), __float2bfloat16(x[n].z),
+                         __float2bfloat16(x[n].w)};
+      bf16* row = fs + c * kStride + 16;
+      *reinterpret_cast<uint2*>(row + m) = make_uint2(pack(e[0], e[1]), pack(e[2], e[3]));
+      if constexpr (kTwoRows) {  // h⁺[m] at odd_row − 1 + m: an odd offset, so 16, 32 and 16 bits
+        bf16* odd = row + odd_row<P>() - 1 + m;
+        if (m > -16) odd[0] = e[0];
+        *reinterpret_cast<uint32_t*>(odd + 1) = pack(e[1], e[2]);
+        odd[3] = e[3];
+      }
+    }
+  }
+};
 template <int P, bool kTwoRows = false>
 __device__ __forceinline__ void stage_filter_quads(bf16* fs, const float* h, const float* D, int64_t c0, int64_t C,
                                                    int K) {
-  constexpr int stride = kTwoRows ? two_row_stride<P>() : filter_stride<P>();
-  constexpr int quads = filter_stride<P>() / 4, items = kChannels * quads;  // m ∈ [−16, P + 16) by fours
-  constexpr int rounds = (items + kThreads - 1) / kThreads;
-  float4 x[rounds];
-#pragma unroll
-  for (int n = 0; n < rounds; ++n) {
-    const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
-    const int64_t channel = c0 + c;
-    const bool live = item < items && channel < C && m >= 0 && m < K;
-    x[n] = live ? __ldg(reinterpret_cast<const float4*>(h + channel * K + m)) : make_float4(0.f, 0.f, 0.f, 0.f);
-    if (live && m == 0 && D) x[n].x += __ldg(D + channel);
-  }
-#pragma unroll
-  for (int n = 0; n < rounds; ++n) {
-    const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
-    if (item >= items) break;
-    const bf16 e[4] = {__float2bfloat16(x[n].x), __float2bfloat16(x[n].y), __float2bfloat16(x[n].z),
-                       __float2bfloat16(x[n].w)};
-    bf16* row = fs + c * stride + 16;
-    *reinterpret_cast<uint2*>(row + m) = make_uint2(pack(e[0], e[1]), pack(e[2], e[3]));
-    if constexpr (kTwoRows) {  // h⁺[m] at odd_row − 1 + m: an odd offset, so 16, 32 and 16 bits
-      bf16* odd = row + odd_row<P>() - 1 + m;
-      if (m > -16) odd[0] = e[0];
-      *reinterpret_cast<uint32_t*>(odd + 1) = pack(e[1], e[2]);
-      odd[3] = e[3];
-    }
-  }
+  FilterQuads<P, kTwoRows> filter;
+  filter.fetch_from(h, D, c0, C, K);
+  filter.put(fs);
 }
 
 // The MMA accumulators of channels 2p and 2p + 1 as bf16 pairs, and those staged as word p of the

@@ -100,56 +100,18 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   // Channels vary fastest over the grid: blocks in flight together cover whole rows of memory.
   const int64_t t0 = int64_t(blockIdx.y) * span, c0 = int64_t(blockIdx.x) * kChannels;
   const int64_t base = int64_t(blockIdx.z) * L * C;
-  if (kForwardMergedStaging<P, W> && filter_quads) {
-    // The filter's quads and each thread's first signal item are fetched together, then stored:
-    // one memory round trip for both; the remaining rows in one more (two items a thread).
-    // (stage_filter_quads and stage_signal, inlined and interleaved.)
-    constexpr int quads = filter_stride<P>() / 4, fitems = kChannels * quads;
-    constexpr int rounds = (fitems + kThreads - 1) / kThreads;
-    float4 x[rounds];
-#pragma unroll
-    for (int n = 0; n < rounds; ++n) {
-      const int item = threadIdx.x + n * kThreads, c = item / quads, m = 4 * (item % quads) - 16;
-      const int64_t channel = c0 + c;
-      const bool live = item < fitems && channel < C && m >= 0 && m < K;
-      x[n] = live ? __ldg(reinterpret_cast<const float4*>(h + channel * K + m)) : make_float4(0.f, 0.f, 0.f, 0.f);
-      if (live && m == 0 && D) x[n].x += __ldg(D + channel);
-    }
-    const int r = 2 * (threadIdx.x / groups), c = W * (threadIdx.x % groups);
-    Raw<W> ra[2], rb[2];
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int64_t t = t0 - P + r + half, i = base + t * C + c0 + c;
-      const bool inside = t >= 0 && t < L && c0 + c < C;
-      rb[half] = inside ? fetch<W>(v + i) : zeros<W>();
-      ra[half] = inside && k ? fetch<W>(k + i) : zeros<W>();
-    }
-#pragma unroll
-    for (int n = 0; n < rounds; ++n) {
-      const int item = threadIdx.x + n * kThreads, fc = item / quads, m = 4 * (item % quads) - 16;
-      if (item >= fitems) break;
-      bf16* row = fs + fc * filter_row + 16;
-      *reinterpret_cast<uint2*>(row + m) =
-          make_uint2(pack(__float2bfloat16(x[n].x), __float2bfloat16(x[n].y)),
-                     pack(__float2bfloat16(x[n].z), __float2bfloat16(x[n].w)));
-    }
-    float f[2][W];
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      widen_raw<W>(rb[half], f[half]);
-      if (k) {
-        float g[W];
-        widen_raw<W>(ra[half], g);
-#pragma unroll
-        for (int e = 0; e < W; ++e) f[half][e] *= g[e];
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < W; ++e)
-      *reinterpret_cast<uint32_t*>(zs + (c + e) * signal_row + padded(r)) =
-          pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
-    stage_signal<W, padded_rows, 2>(zs, signal_row, k, v, base, t0 - P, 2 * kThreads / groups,
-                                    signal_rows<P, S>(), c0, L, C);
+  if (filter_quads && kForwardMergedStaging<P, W>) {
+    // The filter and each thread's first signal item share a memory round trip; the rest of the
+    // rows take one more (kForwardStageBatch items a thread).
+    constexpr int head_rows = 2 * kThreads / groups;
+    FilterQuads<P, two_rows> filter;
+    SignalItems<W, padded_rows> head;
+    filter.fetch_from(h, D, c0, C, K);
+    head.fetch_from(k, v, base, t0 - P, 0, kThreads, threadIdx.x, c0, L, C);
+    filter.put(fs);
+    head.put(zs, signal_row, k != nullptr, 0, kThreads, threadIdx.x);
+    stage_signal<W, padded_rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, head_rows,
+                                                           signal_rows<P, S>(), c0, L, C);
   } else {
     if (filter_quads) stage_filter_quads<P, two_rows>(fs, h, D, c0, C, K);
     else stage_filter<P, two_rows>(fs, h, D, c0, C, K);
