@@ -194,7 +194,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   bf16* s_out = gs + kChannels * signal_stride<P>();
   bf16* dz_out = s_out + kTile * kChannels;
   // kAsync: the tile's dy, v and k, [t][c], for the epilogue.
-  constexpr bool async_inputs = kAsync;
   static_assert(!kAsync || W == 8, "16-byte copies");
   bf16* dy_in = dz_out + kTile * kChannels;
   bf16* v_in = dy_in + kTile * kChannels;
@@ -225,7 +224,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int64_t tile = first; tile < last; ++tile) {
     const int64_t t0 = tile * kTile, next = tile + 1;
     __syncthreads();  // the previous tile's readers are done
-    if constexpr (async_inputs) {
+    if constexpr (kAsync) {
       constexpr int groups = kChannels / W;
 #pragma unroll
       for (int n = 0; n < kTile * groups / kThreads; ++n) {
@@ -280,7 +279,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int c = kPerWarp * warp + threadIdx.x % 32 / 8;
       correlate_16(dh_taps, gs + c * signal_stride<P>(), zs + c * signal_stride<P>(), threadIdx.x % 8);
     }
-    if constexpr (async_inputs) copy_async_wait();
+    if constexpr (kAsync) copy_async_wait();
     __syncthreads();
     if (next < last) {  // rows [kTile, kTile + P) to [0, P): a shift by skew(kTile), kTile a multiple of 64
       constexpr int from = skew(kTile) / 2, words = skew(P) / 2, row = signal_stride<P>() / 2;
@@ -303,17 +302,17 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (q) {
         float s[W];
         load_result<W>(s_out, t, c, s);
-        load<W>(async_inputs ? dy_in + kChannels * t + c : dy + i, x);
+        load<W>(kAsync ? dy_in + kChannels * t + c : dy + i, x);
 #pragma unroll
         for (int e = 0; e < W; ++e) x[e] *= s[e];
         store<W>(dq + i, x);
       }
       if (k) {
-        load<W>(async_inputs ? v_in + kChannels * t + c : v + i, x);
+        load<W>(kAsync ? v_in + kChannels * t + c : v + i, x);
 #pragma unroll
         for (int e = 0; e < W; ++e) x[e] *= dz[e];
         store<W>(dk + i, x);
-        load<W>(async_inputs ? k_in + kChannels * t + c : k + i, x);
+        load<W>(kAsync ? k_in + kChannels * t + c : k + i, x);
 #pragma unroll
         for (int e = 0; e < W; ++e) x[e] *= dz[e];
         store<W>(dv + i, x);
