@@ -354,6 +354,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
+// An H100's or H200's shared memory per multiprocessor and what the driver reserves per block: the
+// resident blocks that the times in BENCHMARKS.md were measured at must still fit.
+constexpr size_t kSm90SharedBytes = 233472, kReservedBytes = 1024;
+constexpr bool fits_sm90(size_t bytes, int blocks) { return blocks * (bytes + kReservedBytes) <= kSm90SharedBytes; }
+
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // 8 channels per access where every tensor allows it.
@@ -387,6 +392,7 @@ void forward(const GatedConvArgs& a, void* y) {
   constexpr int S = kForwardTiles<P>;
   auto kernel = forward_kernel<P, W, S, kForwardBlocks<P>>;
   constexpr size_t smem = forward_bytes<P, S>();
+  static_assert(fits_sm90(smem, kForwardBlocks<P>), "the forward pass's blocks a multiprocessor fit on sm_90");
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
   const dim3 grid(unsigned((a.channels + kChannels - 1) / kChannels),
                   unsigned((a.length + S * kTile - 1) / (S * kTile)), unsigned(a.batch));
@@ -401,6 +407,7 @@ template <int P, int W>
 void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* dv, void* dh, void* dD) {
   constexpr bool async = kAsyncInputs<W>;
   auto kernel = a.q ? backward_kernel<P, W, async && P == 128, async> : backward_kernel<P, W, true, false>;
+  static_assert(fits_sm90(backward_bytes<P>(async), 2), "two backward blocks a multiprocessor fit on sm_90");
   const size_t smem = backward_bytes<P>(a.q && async);
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "shared memory");
   // Each block walks its tiles in order: the filter gradient leaves registers once per block.
