@@ -81,22 +81,23 @@ __device__ __forceinline__ void copy_async_wait() {
 #endif
 }
 
-// Items of a·b (b alone when a is null) for the signal rows: item i is times t_first + r and
-// t_first + r + 1 of W channels from c0 + c, r = r_begin + 2 (i / kGroups), c = W (i % kGroups),
-// of `items` in all; 0 outside [0, L) and past the last channel. A thread's kBatch items first,
-// first + kThreads, ... are fetched into registers (fetch_from) before any is stored (put): one
-// memory round trip for them, not one each. put writes dst[c][skew(r)] (padded(r) for kPadded)
-// as bf16, two consecutive times per 32-bit word.
+// Items of a·b (b alone when a is null) for signal rows, `items` in all: item i is times t_first +
+// 2 (i / kGroups) and the one after, of W channels from c0 + W (i % kGroups); 0 outside [0, L) and
+// past the last channel. A thread's kBatch items first, first + kThreads, ... are fetched into
+// registers (fetch_from) before any is stored (put): one memory round trip for them, not one each
+// (the backward pass fetches a tile's while the tile before is computed). put writes item i to
+// rows r = r_first + 2 (i / kGroups) and r + 1 of dst[c][skew(r)] (padded(r) for kPadded) as
+// bf16, two consecutive times per 32-bit word.
 template <int W, bool kPadded, int kBatch = 1>
 struct SignalItems {
   static constexpr int kGroups = kChannels / W;
   Raw<W> a[kBatch][2], b[kBatch][2];
 
-  __device__ __forceinline__ void fetch_from(const bf16* pa, const bf16* pb, int64_t base, int64_t t_first,
-                                             int r_begin, int items, int first, int64_t c0, int64_t L, int64_t C) {
+  __device__ __forceinline__ void fetch_from(const bf16* pa, const bf16* pb, int64_t base, int64_t t_first, int items,
+                                             int first, int64_t c0, int64_t L, int64_t C) {
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
-      const int item = first + j * kThreads, r = r_begin + 2 * (item / kGroups), c = W * (item % kGroups);
+      const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int64_t t = t_first + r + half, i = base + t * C + c0 + c;
@@ -107,11 +108,12 @@ struct SignalItems {
     }
   }
 
-  __device__ __forceinline__ void put(bf16* dst, int stride, bool gated, int r_begin, int items, int first) const {
+  __device__ __forceinline__ void put(bf16* dst, int stride, bool gated, int r_first, int items, int first) const {
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
-      const int item = first + j * kThreads, r = r_begin + 2 * (item / kGroups), c = W * (item % kGroups);
+      const int item = first + j * kThreads;
       if (item >= items) break;
+      const int r = r_first + 2 * (item / kGroups), c = W * (item % kGroups);
       float f[2][W];
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
@@ -133,7 +135,7 @@ struct SignalItems {
 
 // The signal rows r ∈ [r_begin, r_end) of a block's channels, as SignalItems describes, kBatch
 // items a thread at a time. A plain loop: for the forward pass it measured faster than fetching
-// the whole tile into registers first (SignalTile), which costs occupancy.
+// the whole tile into registers first, which costs occupancy.
 template <int W, bool kPadded, int kBatch = 1>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
@@ -141,61 +143,10 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
   const int items = (r_end - r_begin) / 2 * (kChannels / W);
   for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
     SignalItems<W, kPadded, kBatch> batch;
-    batch.fetch_from(a, b, base, t_first, r_begin, items, first, c0, L, C);
+    batch.fetch_from(a, b, base, t_first + r_begin, items, first, c0, L, C);
     batch.put(dst, stride, a != nullptr, r_begin, items, first);
   }
 }
-
-// A block's share of a·b (b alone when a is null) at times t_first + r, r ∈ [0, kRows), for its
-// channels; 0 outside [0, L) and past the last channel. fetch_from() loads into registers; put()
-// writes dst[c][skew(r0 + r)] as bf16, two consecutive times per 32-bit word.
-template <int W, int kRows>
-struct SignalTile {
-  static constexpr int kGroups = kChannels / W;
-  static constexpr int kItems = kRows / 2 * kGroups;
-  static constexpr int kPerThread = (kItems + kThreads - 1) / kThreads;
-  Raw<W> a[kPerThread][2], b[kPerThread][2];
-
-  __device__ __forceinline__ void fetch_from(const bf16* pa, const bf16* pb, int64_t base, int64_t t_first,
-                                             int64_t c0, int64_t L, int64_t C) {
-#pragma unroll
-    for (int n = 0; n < kPerThread; ++n) {
-      const int item = threadIdx.x + n * kThreads;
-      const int r = 2 * (item / kGroups), c = W * (item % kGroups);
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int64_t t = t_first + r + half, i = base + t * C + c0 + c;
-        const bool inside = item < kItems && t >= 0 && t < L && c0 + c < C;
-        b[n][half] = inside ? fetch<W>(pb + i) : zeros<W>();
-        a[n][half] = inside && pa ? fetch<W>(pa + i) : zeros<W>();
-      }
-    }
-  }
-
-  __device__ __forceinline__ void put(bf16* dst, int stride, int r0, bool gated) const {
-#pragma unroll
-    for (int n = 0; n < kPerThread; ++n) {
-      const int item = threadIdx.x + n * kThreads;
-      if (item >= kItems) break;
-      const int r = 2 * (item / kGroups), c = W * (item % kGroups);
-      float f[2][W];
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        widen_raw<W>(b[n][half], f[half]);
-        if (gated) {
-          float g[W];
-          widen_raw<W>(a[n][half], g);
-#pragma unroll
-          for (int e = 0; e < W; ++e) f[half][e] *= g[e];
-        }
-      }
-#pragma unroll
-      for (int e = 0; e < W; ++e)
-        *reinterpret_cast<uint32_t*>(dst + (c + e) * stride + skew(r0 + r)) =
-            pack(__float2bfloat16(f[0][e]), __float2bfloat16(f[1][e]));
-    }
-  }
-};
 
 // fs[c][m + 16] = h⁺[m]: channel c0 + c's taps as bf16, D added to tap 0, 0 outside [0, K); with
 // kTwoRows (rows two_row_stride apart) also fs[c][odd_row + m + 15] = h⁺[m].

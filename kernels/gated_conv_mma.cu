@@ -107,7 +107,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     FilterQuads<P, two_rows> filter;
     SignalItems<W, padded_rows> head;
     filter.fetch_from(h, D, c0, C, K);
-    head.fetch_from(k, v, base, t0 - P, 0, kThreads, threadIdx.x, c0, L, C);
+    head.fetch_from(k, v, base, t0 - P, kThreads, threadIdx.x, c0, L, C);
     filter.put(fs);
     head.put(zs, signal_row, k != nullptr, 0, kThreads, threadIdx.x);
     stage_signal<W, padded_rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, head_rows,
@@ -216,11 +216,16 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
   stage_signal<W, false>(zs, signal_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
   stage_signal<W, false>(gs, signal_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
-  SignalTile<W, kTile> z, g;
-  if constexpr (kPrefetch) {
-    z.fetch_from(k, v, base, first * kTile, c0, L, C);
-    g.fetch_from(q, dy, base, first * kTile + P, c0, L, C);
-  }
+  // A tile's kTile new rows of z and g, rows [P, P + kTile) of each, fetched whole into registers
+  // (with kPrefetch while the tile before is computed).
+  constexpr int tile_items = kTile / 2 * (kChannels / W);
+  static_assert(tile_items % kThreads == 0, "every thread fetches the same number of items");
+  SignalItems<W, false, tile_items / kThreads> z, g;
+  auto fetch_tile = [&](int64_t tile) {
+    z.fetch_from(k, v, base, tile * kTile, tile_items, threadIdx.x, c0, L, C);
+    g.fetch_from(q, dy, base, tile * kTile + P, tile_items, threadIdx.x, c0, L, C);
+  };
+  if constexpr (kPrefetch) fetch_tile(first);
   for (int64_t tile = first; tile < last; ++tile) {
     const int64_t t0 = tile * kTile, next = tile + 1;
     __syncthreads();  // the previous tile's readers are done
@@ -239,17 +244,11 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
       }
     }
-    if constexpr (!kPrefetch) {
-      z.fetch_from(k, v, base, t0, c0, L, C);
-      g.fetch_from(q, dy, base, t0 + P, c0, L, C);
-    }
-    z.put(zs, signal_stride<P>(), P, k != nullptr);
-    g.put(gs, signal_stride<P>(), P, q != nullptr);
+    if constexpr (!kPrefetch) fetch_tile(tile);
+    z.put(zs, signal_stride<P>(), k != nullptr, P, tile_items, threadIdx.x);
+    g.put(gs, signal_stride<P>(), q != nullptr, P, tile_items, threadIdx.x);
     __syncthreads();
-    if (kPrefetch && next < last) {
-      z.fetch_from(k, v, base, next * kTile, c0, L, C);
-      g.fetch_from(q, dy, base, next * kTile + P, c0, L, C);
-    }
+    if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
 #pragma unroll
     for (int j = 0; j < kPerWarp / 2; ++j) {

@@ -105,8 +105,8 @@ TEST(ConvLayout, TheBackwardHaloMovesByOneShiftOfWholeWords) {
     EXPECT_EQ(stride % 2, 0) << "rows of whole words";
 }
 
-// stage_signal and SignalTile::put with 8 channels per access: item → time pair r, channel group c;
-// each of the 8 channels e is one 32-bit store of the two times.
+// SignalItems::put (stage_signal, the backward pass's tiles) with 8 channels per access: item →
+// time pair r, channel group c; each of the 8 channels e is one 32-bit store of the two times.
 void expect_transposing_stores_take_one_wavefront(Rows layout, int stride, int rows) {
   EXPECT_EQ(stride % 2, 0);
   EXPECT_EQ(stride / 2 % 2, 1) << "the row stride is odd in words";
