@@ -201,8 +201,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
-  // A 16-tap filter's gradient on the CUDA cores (correlate_16), the others' by Hankel MMAs.
-  constexpr bool correlate = P == 16;
+  // A 16-tap filter's gradient on the CUDA cores (correlate_16), a 128-tap one's in the pass that
+  // computes s (toeplitz_hankel_product, sharing its loads of z), the others' by Hankel MMAs.
+  constexpr bool correlate = P == 16, fused_hankel = P == kTile;
   float dh_acc[kPerWarp][4] = {};  // the Hankel MMAs' accumulators, one per channel of the warp
   // correlate: lane l takes chunk l % 8 of channel kPerWarp warp + l / 8 and holds its share of
   // that channel's taps. (Both indices are derived where used: held across the tile loop, they
@@ -258,8 +259,14 @@ __global__ void __launch_bounds__(kThreads, 2)
       const bf16* gc = gs + c * signal_stride<P>();
       {
         float s[2][1][4] = {};
-        toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
-        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_stride<P>(), gid, tid);
+        if constexpr (fused_hankel) {
+          toeplitz_hankel_product<P>(s[0][0], dh_acc[2 * j], hc, zc, gc, gid, tid);
+          toeplitz_hankel_product<P>(s[1][0], dh_acc[2 * j + 1], hc + two_row_stride<P>(), zc + signal_stride<P>(),
+                                     gc + signal_stride<P>(), gid, tid);
+        } else {
+          toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
+          toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_stride<P>(), gid, tid);
+        }
         stage_pairs(s_out, pack_pairs(s[0][0], s[1][0]), c / 2, gid, tid);
       }
       {
@@ -268,7 +275,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + signal_stride<P>(), gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0][0], dz[1][0]), c / 2, gid, tid);
       }
-      if constexpr (!correlate) {
+      if constexpr (!correlate && !fused_hankel) {
 #pragma unroll
         for (int m = 0; m < 2; ++m)
           hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
@@ -338,14 +345,15 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
   } else {
-    // Accumulator C[b][a] holds dh[16 a + b]; dD = Σ_t g[t]·z[t] is its tap 0.
+    // Accumulator C[b][a] holds dh[16 a + b] (fused_hankel: columns reversed); dD = Σ_t g[t]·z[t] is its tap 0.
 #pragma unroll
     for (int m = 0; m < kPerWarp; ++m) {
       const int64_t channel = c0 + kPerWarp * warp + m;
       if (channel >= C) continue;
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int tap = accumulator_index(e, gid, tid);
+        const int index = accumulator_index(e, gid, tid);
+        const int tap = fused_hankel ? fused_hankel_tap<P>(index) : index;
         if (tap < K) atomicAdd(dh + channel * K + tap, dh_acc[m][e]);
         if (dD && tap == 0) atomicAdd(dD + channel, dh_acc[m][e]);
       }
