@@ -159,16 +159,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
     if (t0 + t >= L || c0 + c >= C) continue;
     const int64_t i = base + (t0 + t) * C + c0 + c;
-    float r[W];
-    load_result<W>(out, t, c, r);
-    if (q) {
-      float g[W];
-      if constexpr (async_gates) load<W>(gates + kChannels * t + c, g);
-      else load<W>(q + i, g);
-#pragma unroll
-      for (int e = 0; e < W; ++e) r[e] *= g[e];
+    if constexpr (W == 8) {
+      uint4 r = result_words(out, t, c);
+      if (q) r = mul_bf16x8(r, fetch<8>(async_gates ? gates + kChannels * t + c : q + i));
+      store_words(y + i, r);
+    } else {
+      const float r = result_at(out, t, c);
+      y[i] = __float2bfloat16(q ? r * __bfloat162float(q[i]) : r);
     }
-    store<W>(y + i, r);
   }
 }
 
@@ -303,27 +301,25 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int t = item / groups, c = W * (item % groups);
       if (t0 + t >= L || c0 + c >= C) continue;
       const int64_t i = base + (t0 + t) * C + c0 + c;
-      float dz[W], x[W];
-      load_result<W>(dz_out, t, c, dz);
-      if (q) {
-        float s[W];
-        load_result<W>(s_out, t, c, s);
-        load<W>(kAsync ? dy_in + kChannels * t + c : dy + i, x);
-#pragma unroll
-        for (int e = 0; e < W; ++e) x[e] *= s[e];
-        store<W>(dq + i, x);
-      }
-      if (k) {
-        load<W>(kAsync ? v_in + kChannels * t + c : v + i, x);
-#pragma unroll
-        for (int e = 0; e < W; ++e) x[e] *= dz[e];
-        store<W>(dk + i, x);
-        load<W>(kAsync ? k_in + kChannels * t + c : k + i, x);
-#pragma unroll
-        for (int e = 0; e < W; ++e) x[e] *= dz[e];
-        store<W>(dv + i, x);
+      if constexpr (W == 8) {
+        const uint4 dz = result_words(dz_out, t, c);
+        const int at = kChannels * t + c;
+        if (q) store_words(dq + i, mul_bf16x8(result_words(s_out, t, c), fetch<8>(kAsync ? dy_in + at : dy + i)));
+        if (k) {
+          store_words(dk + i, mul_bf16x8(fetch<8>(kAsync ? v_in + at : v + i), dz));
+          store_words(dv + i, mul_bf16x8(fetch<8>(kAsync ? k_in + at : k + i), dz));
+        } else {
+          store_words(dv + i, dz);
+        }
       } else {
-        store<W>(dv + i, dz);
+        const float dz = result_at(dz_out, t, c);
+        if (q) dq[i] = __float2bfloat16(__bfloat162float(dy[i]) * result_at(s_out, t, c));
+        if (k) {
+          dk[i] = __float2bfloat16(__bfloat162float(v[i]) * dz);
+          dv[i] = __float2bfloat16(__bfloat162float(k[i]) * dz);
+        } else {
+          dv[i] = __float2bfloat16(dz);
+        }
       }
     }
   }
