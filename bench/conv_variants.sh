@@ -14,8 +14,9 @@
 # Environment: ROUNDS (3); TESTS, more test targets to build and run once on "new" (e.g.
 # "test_kernels test_kernels_scan"); E2E=1 adds train_speed on the StripedHyena 2 preset with and
 # without the kernels, for "new"; PROFILE=1 adds Nsight Compute's sections (speed of light, warp
-# states, instruction and scheduler statistics, occupancy) for every version's Hyena-MR forward and
-# backward kernels at B=8 into $LOG/ncu-NAME-PASS.txt, with their headline figures printed; LOG,
+# states, instruction and scheduler statistics, occupancy, shared-memory wavefronts and bank
+# conflicts) for every version's Hyena-MR forward and backward kernels at B=8 into
+# $LOG/ncu-NAME-PASS.txt, with their headline figures, conflicts and longest stalls printed; LOG,
 # the folder for the logs (bench-logs/variants).
 set -uo pipefail
 log=${LOG:-bench-logs/variants}
@@ -114,9 +115,15 @@ if [ "${PROFILE:-0}" = 1 ]; then
       report="$log/ncu-$name-$pass.txt"
       timeout 120 ncu --kernel-name-base demangled -k "regex:${pass}_kernel<.int.128" -c 1 --section SpeedOfLight \
         --section WarpStateStats --section InstructionStats --section SchedulerStats --section Occupancy \
-        --section LaunchStats "$log/bin-$name/kernel_speed" --sections conv --repeats 1 --iters 1 >"$report" 2>&1
-      echo "$name $pass (ncu exit $?):" $(grep -E "^ +(Duration|Compute \(SM\) Throughput|L1/TEX Cache Throughput|DRAM Throughput|Issue Slots Busy|Achieved Occupancy|Warp Cycles Per Issued Instruction|Registers Per Thread) " "$report" |
-        sed -E 's/ {2,}/ /g' | paste -sd ';')
+        --section LaunchStats --section MemoryWorkloadAnalysis_Tables --print-details all \
+        "$log/bin-$name/kernel_speed" --sections conv --repeats 1 --iters 1 >"$report" 2>&1
+      echo "$name $pass (ncu exit $?):" $(grep -E "^ +(Duration|Compute \(SM\) Throughput|L1/TEX Cache Throughput|L1: Data Pipe Lsu Wavefronts|DRAM Throughput|Issue Slots Busy|Achieved Occupancy|Warp Cycles Per Issued Instruction|Registers Per Thread|Instructions Executed|l1tex__data_pipe_lsu_wavefronts_mem_shared_op_(ld|st)\.sum) " "$report" |
+        sed -E 's/ {2,}/ /g' | awk '!seen[$0]++' | paste -sd ';')
+      # Shared-memory bank conflicts (Nsight's rule text) and the three longest stalls, cycles an instruction.
+      grep -oE "causes on average a [0-9.]+ - way bank|conflict across all [0-9]+ shared (load|store) requests|[0-9]+ bank conflicts" "$report" |
+        paste -sd ' ' | sed -E 's/causes on average a/  conflicts:/g'
+      echo "  stalls:" $(grep -E "^ +Stall " "$report" | sed -E 's/ {2,}/ /g; s/^ Stall //; s/ inst / /' |
+        awk '{v = $NF; $NF = ""; print v "\t" $0}' | sort -gr | head -3 | awk -F'\t' '{printf "%s%s %s", (NR > 1 ? "; " : ""), $2, $1}')
     done
   done
 fi
