@@ -40,24 +40,44 @@ __device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row
   }
 }
 
+// The A fragments of a Toeplitz product's slices, walked in order (slice(0), slice(1), ...): each
+// fetches its lo and the next slice's hi, and carries that hi over. kTwoRows: hc points at h⁺[0] of
+// the even of two filter rows (two_row_stride).
+template <int P, bool kAdjoint, bool kTwoRows>
+struct ToeplitzSlices {
+  const bf16* hc;
+  int gid, tid;
+  uint32_t hi;
+
+  __device__ __forceinline__ ToeplitzSlices(const bf16* h, int gid_, int tid_) : hc(h), gid(gid_), tid(tid_) {
+    if constexpr (kTwoRows) {
+      // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
+      const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
+      if (odd) hc += odd_row<P>() - 1;
+    }
+    hi = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, 0, gid + 8, tid);
+  }
+
+  __device__ __forceinline__ void slice(int s, uint32_t (&a)[4]) {
+    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s, gid, tid);
+    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s + 1, gid + 8, tid);
+    a[0] = lo, a[1] = hi, a[2] = next, a[3] = lo;
+    hi = next;
+  }
+};
+
 // Toeplitz products of channel c over S consecutive tiles of the staged signal, sharing each A
 // fragment: C_u[i][n] = Σ_r A[i][r]·w[kTile u + 16 n + r].
-// kTwoRows: hc points at h⁺[0] of the even of two filter rows (two_row_stride). kPadded: w is laid
+// kTwoRows: as ToeplitzSlices. kPadded: w is laid
 // out padded(), where B[r'][n] = w[16 n + r'] for r' = 16 s + 2 tid sits 24 (gid + s) + 2 tid
 // elements in, so a lane's addresses are one register plus constants.
 template <int P, bool kAdjoint, int S, bool kTwoRows = false, bool kPadded = false>
 __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* hc, const bf16* w, int gid, int tid) {
-  if constexpr (kTwoRows) {
-    // The lane's pairs start at x of gid's parity (adjoint) or of gid + 1's (causal).
-    const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
-    if (odd) hc += odd_row<P>() - 1;
-  }
-  uint32_t hi = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, 0, gid + 8, tid);
+  ToeplitzSlices<P, kAdjoint, kTwoRows> slices(hc, gid, tid);
 #pragma unroll
   for (int s = 0; s <= P / 16; ++s) {
-    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s, gid, tid);
-    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s + 1, gid + 8, tid);
-    const uint32_t a[4] = {lo, hi, next, lo};
+    uint32_t a[4];
+    slices.slice(s, a);
     const int r = 16 * gid + 16 * s + 2 * tid;  // B[r'][n] = w[16 n + r'], n = gid
 #pragma unroll
     for (int u = 0; u < S; ++u) {
@@ -69,8 +89,15 @@ __device__ __forceinline__ void toeplitz_product(float (&d)[S][4], const bf16* h
         mma_16x8x16(d[u], a, pair_at(wu + skew(r)), pair_at(wu + skew(r + 8)));
       }
     }
-    hi = next;
   }
+}
+
+// The Hankel A of hankel_product's slice at time t = 16 slice + 2 tid: A[b][t'] = g[t' + b].
+__device__ __forceinline__ void hankel_a(uint32_t (&a)[4], const bf16* gc, int t, int gid) {
+  a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
+  a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
+  a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
+  a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
 }
 
 // dh[16 a + b] += Σ_t g[t + b]·z[t − 16 a] over a tile's times t: an MMA with a Hankel A and
@@ -81,10 +108,7 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
   for (int slice = 0; slice < kTile / 16; ++slice) {
     const int t = 16 * slice + 2 * tid;
     uint32_t a[4];
-    a[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
-    a[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
-    a[2] = a[1];  // A[b][t + 8] = A[b + 8][t]
-    a[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
+    hankel_a(a, gc, t, gid);
     const bool column = gid < P / 16;  // columns a past the padded filter stay 0
     const uint32_t b0 = column ? pair_at(zc + skew(P + t - 16 * gid)) : 0u;
     const uint32_t b1 = column ? pair_at(zc + skew(P + t + 8 - 16 * gid)) : 0u;
@@ -102,26 +126,19 @@ template <int P>
 __device__ __forceinline__ void toeplitz_hankel_product(float (&s)[4], float (&dh)[4], const bf16* hc, const bf16* zc,
                                                         const bf16* gc, int gid, int tid) {
   static_assert(P == kTile, "the Hankel product's slices are the Toeplitz product's k-slices 1 to P/16");
-  if ((gid & 1) == 0) hc += odd_row<P>() - 1;  // as toeplitz_product<P, false, 1, true>
-  uint32_t hi = toeplitz_pair<P, false, true>(hc, 0, gid + 8, tid);
+  ToeplitzSlices<P, false, true> slices(hc, gid, tid);
 #pragma unroll
   for (int k = 0; k <= P / 16; ++k) {
-    const uint32_t lo = toeplitz_pair<P, false, true>(hc, k, gid, tid);
-    const uint32_t next = toeplitz_pair<P, false, true>(hc, k + 1, gid + 8, tid);
-    const uint32_t a[4] = {lo, hi, next, lo};
+    uint32_t a[4];
+    slices.slice(k, a);
     const int r = 16 * gid + 16 * k + 2 * tid;
     const uint32_t b0 = pair_at(zc + skew(r)), b1 = pair_at(zc + skew(r + 8));
     mma_16x8x16(s, a, b0, b1);
-    if (k >= 1) {  // hankel_product's A for slice k - 1
-      const int t = 16 * (k - 1) + 2 * tid;
+    if (k >= 1) {  // hankel_product's slice k - 1
       uint32_t g[4];
-      g[0] = pack(gc[skew(t + gid)], gc[skew(t + gid + 1)]);
-      g[1] = pack(gc[skew(t + gid + 8)], gc[skew(t + gid + 9)]);
-      g[2] = g[1];
-      g[3] = pack(gc[skew(t + gid + 16)], gc[skew(t + gid + 17)]);
+      hankel_a(g, gc, 16 * (k - 1) + 2 * tid, gid);
       mma_16x8x16(dh, g, b0, b1);
     }
-    hi = next;
   }
 }
 
