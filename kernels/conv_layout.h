@@ -45,6 +45,12 @@ template <int P> STARSYNTH_LAYOUT_FN int odd_row() {
   return (P + 32) / 2 % 32 >= 8 && (P + 32) / 2 % 32 <= 24 ? P + 32 : P + 64;
 }
 template <int P> STARSYNTH_LAYOUT_FN int two_row_stride() { return 2 * odd_row<P>(); }
+// The backward pass at 128 taps stages g time-reversed (kernels/gated_conv_mma.cu says why): g's
+// row r, time t0 + r for r in [0, kTile + P), at row reversed_row<P>(r). A pair of rows (r, r + 1),
+// r even, is then the aligned word at reversed_row(r + 1), the later time in its low half; the next
+// tile's halo, g's rows [kTile, kTile + P), is rows [0, P) reversed, and moves up to [kTile, kTile +
+// P); its s and dz accumulators' index i is time kTile - 1 - i.
+template <int P> STARSYNTH_LAYOUT_FN int reversed_row(int r) { return kTile + P - 1 - r; }
 // Results (the convolution, and the backward pass's s and dz) are staged as bf16, as the composite
 // rounds them too, [time][channel] in rows of 16 words: word p of row t, the channel pair (2p, 2p + 1),
 // sits at p ^ pair_swizzle(t), so that a warp's 32 stores of one pair (times gid + 32 tid, from the

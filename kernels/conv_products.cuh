@@ -116,16 +116,21 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
   }
 }
 
-// toeplitz_product<P, false, 1, true> (s) and hankel_product<P> (dh) in one pass over the slices,
-// for a 128-tap filter (P = kTile), loading each B fragment of z once instead of twice (the
-// 128-tap backward pass's MMA loop: 1,248 -> 1,079 instructions, 481 -> 417 shared loads; Hyena-MR
-// backward 664 -> 608 us on an H100). Hankel slice j's B, z at P + 16 j + 2 tid - 16 a in column
-// a, is the s product's B of k-slice j + 1, z at 16 n + 16 (j + 1) + 2 tid in column n, when n = P/16
-// - 1 - a: the accumulator's column n holds taps 16 (P/16 - 1 - n) + b (fused_hankel_tap).
+// The 128-tap backward pass's three products in one pass over the slices (P = kTile): s, the causal
+// product over z; dz, the adjoint product over g, as the causal product over g staged time-reversed
+// (reversed_row), so that both take the same A fragments, one load of the filter a slice instead of
+// two (shared loads 417 -> 341 a warp and tile); and the filter gradient's Hankel product, whose B
+// is the s product's B of the same z (one load of z instead of two: Hyena-MR backward 664 -> 608 us
+// on an H100). Hankel slice j's B, z at P + 16 j + 2 tid - 16 a in column a, is the s product's B of
+// k-slice j + 1, z at 16 n + 16 (j + 1) + 2 tid in column n, when n = P/16 - 1 - a: the accumulator's
+// column n holds taps 16 (P/16 - 1 - n) + b (fused_hankel_tap). Its A pairs (g[x], g[x + 1]) are
+// g_rev's rows reversed_row(x) and the one below. zc, grc: one channel's staged z and reversed g.
 template <int P>
-__device__ __forceinline__ void toeplitz_hankel_product(float (&s)[4], float (&dh)[4], const bf16* hc, const bf16* zc,
-                                                        const bf16* gc, int gid, int tid) {
+__device__ __forceinline__ void toeplitz_adjoint_hankel_product(float (&s)[4], float (&dz)[4], float (&dh)[4],
+                                                                const bf16* hc, const bf16* zc, const bf16* grc,
+                                                                int gid, int tid) {
   static_assert(P == kTile, "the Hankel product's slices are the Toeplitz product's k-slices 1 to P/16");
+  auto g_pair = [grc](int x) { return pack(grc[skew(reversed_row<P>(x))], grc[skew(reversed_row<P>(x + 1))]); };
   ToeplitzSlices<P, false, true> slices(hc, gid, tid);
 #pragma unroll
   for (int k = 0; k <= P / 16; ++k) {
@@ -134,15 +139,17 @@ __device__ __forceinline__ void toeplitz_hankel_product(float (&s)[4], float (&d
     const int r = 16 * gid + 16 * k + 2 * tid;
     const uint32_t b0 = pair_at(zc + skew(r)), b1 = pair_at(zc + skew(r + 8));
     mma_16x8x16(s, a, b0, b1);
-    if (k >= 1) {  // hankel_product's slice k - 1
-      uint32_t g[4];
-      hankel_a(g, gc, 16 * (k - 1) + 2 * tid, gid);
+    mma_16x8x16(dz, a, pair_at(grc + skew(r)), pair_at(grc + skew(r + 8)));
+    if (k >= 1) {  // hankel_product's slice k - 1, from the reversed rows
+      const int x = 16 * (k - 1) + 2 * tid + gid;
+      const uint32_t middle = g_pair(x + 8);
+      const uint32_t g[4] = {g_pair(x), middle, middle, g_pair(x + 16)};
       mma_16x8x16(dh, g, b0, b1);
     }
   }
 }
 
-// The tap that toeplitz_hankel_product's accumulator element at `index` (accumulator_index: 16
+// The tap that toeplitz_adjoint_hankel_product's dh accumulator element at `index` (accumulator_index: 16
 // column + row) holds.
 template <int P> __host__ __device__ constexpr int fused_hankel_tap(int index) {
   return 16 * (P / 16 - 1 - index / 16) + index % 16;

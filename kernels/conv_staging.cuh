@@ -96,13 +96,18 @@ struct SignalItems {
     }
   }
 
+  // kReversedP > 0: the rows are g's of the 128-tap backward pass, stored time-reversed (row r at
+  // reversed_row<kReversedP>(r)), a word's halves swapped.
+  template <int kReversedP = 0>
   __device__ __forceinline__ void put(bf16* dst, int stride, bool gated, int r_first, int items, int first) const {
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
       const int item = first + j * kThreads;
       if (item >= items) break;
       const int r = r_first + 2 * (item / kGroups), c = W * (item % kGroups);
-      uint32_t* word = reinterpret_cast<uint32_t*>(dst + c * stride + (kPadded ? padded(r) : skew(r)));
+      const int at = kReversedP > 0 ? reversed_row<kReversedP>(r + 1) : r;
+      uint32_t* word = reinterpret_cast<uint32_t*>(dst + c * stride + (kPadded ? padded(at) : skew(at)));
+      constexpr int later = kReversedP > 0 ? 0 : 1;  // the half that holds time r + 1
       if constexpr (W == 8) {
         // Per time, the channel pairs (2p, 2p + 1) as words; then per channel its two times as one.
         uint32_t w[2][4];
@@ -115,13 +120,13 @@ struct SignalItems {
         }
 #pragma unroll
         for (int e = 0; e < W; ++e)
-          word[e * stride / 2] = __byte_perm(w[0][e / 2], w[1][e / 2], e % 2 ? 0x7632 : 0x5410);
+          word[e * stride / 2] = __byte_perm(w[1 - later][e / 2], w[later][e / 2], e % 2 ? 0x7632 : 0x5410);
       } else {
         float f[2];
 #pragma unroll
         for (int half = 0; half < 2; ++half)
           f[half] = __bfloat162float(b[j][half]) * (gated ? __bfloat162float(a[j][half]) : 1.f);
-        *word = pack(__float2bfloat16(f[0]), __float2bfloat16(f[1]));
+        *word = pack(__float2bfloat16(f[1 - later]), __float2bfloat16(f[later]));
       }
     }
   }
@@ -130,7 +135,7 @@ struct SignalItems {
 // The signal rows r ∈ [r_begin, r_end) of a block's channels, as SignalItems describes, kBatch
 // items a thread at a time. A plain loop: for the forward pass it measured faster than fetching
 // the whole tile into registers first, which costs occupancy.
-template <int W, bool kPadded, int kBatch = 1>
+template <int W, bool kPadded, int kBatch = 1, int kReversedP = 0>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
                                              int64_t C) {
@@ -138,7 +143,7 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
   for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
     SignalItems<W, kPadded, kBatch> batch;
     batch.fetch_from(a, b, base, t_first + r_begin, items, first, c0, L, C);
-    batch.put(dst, stride, a != nullptr, r_begin, items, first);
+    batch.template put<kReversedP>(dst, stride, a != nullptr, r_begin, items, first);
   }
 }
 
@@ -226,11 +231,13 @@ __device__ __forceinline__ PairWords pack_pairs(const float (&even)[4], const fl
   for (int e = 0; e < 4; ++e) r.w[e] = pack(__float2bfloat16(even[e]), __float2bfloat16(odd[e]));
   return r;
 }
+// (reversed: the accumulators of a product over reversed rows, d[e] at time kTile - 1 - index.)
 __device__ __forceinline__ void stage_pairs(bf16* out, const PairWords& words, int p, int gid, int tid,
-                                            int t_first = 0) {
+                                            int t_first = 0, bool reversed = false) {
 #pragma unroll
   for (int e = 0; e < 4; ++e) {
-    const int t = t_first + accumulator_index(e, gid, tid);
+    const int index = accumulator_index(e, gid, tid);
+    const int t = reversed ? kTile - 1 - index : t_first + index;
     reinterpret_cast<uint32_t*>(out)[result_word(t, p)] = words.w[e];
   }
 }

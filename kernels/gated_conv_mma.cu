@@ -11,7 +11,9 @@
 // The backward pass is that product again (s, for dq), its adjoint A[i][r] = h⁺[r − i] over
 // g = dy·q (dz), and the filter gradient dh[16a + b] = Σ_t g[t + b]·z[t − 16a]: an MMA with a
 // Hankel matrix of g as A and z shifted by 16a in column a of B, whose 16 × 8 accumulator is dh
-// itself for up to 128 taps and stays in registers while a block walks its tiles.
+// itself for up to 128 taps and stays in registers while a block walks its tiles. At 128 taps g is
+// staged time-reversed, which makes the adjoint product the causal one, so that s and dz share the
+// filter's A fragments, and the three products run in one pass over the slices.
 //
 // Memory is [batch, time, channel]; the MMAs want time contiguous. A block owns 32 channels and 128
 // time steps: it stages z = k·v (rounded to bf16, as LibTorch's bf16 composite rounds it) transposed
@@ -200,8 +202,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
   // A 16-tap filter's gradient on the CUDA cores (correlate_16), a 128-tap one's in the pass that
-  // computes s (toeplitz_hankel_product, sharing its loads of z), the others' by Hankel MMAs.
+  // computes s and dz (toeplitz_adjoint_hankel_product: g staged time-reversed), the others' by
+  // Hankel MMAs.
   constexpr bool correlate = P == 16, fused_hankel = P == kTile;
+  constexpr int reversed_g = fused_hankel ? P : 0;  // stage_signal's and put's kReversedP for g
   float dh_acc[kPerWarp][4] = {};  // the Hankel MMAs' accumulators, one per channel of the warp
   // correlate: lane l takes chunk l % 8 of channel kPerWarp warp + l / 8 and holds its share of
   // that channel's taps. (Both indices are derived where used: held across the tile loop, they
@@ -214,7 +218,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t first = int64_t(blockIdx.x) * tiles_per_block;
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
   stage_signal<W, false>(zs, signal_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
-  stage_signal<W, false>(gs, signal_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
+  stage_signal<W, false, 1, reversed_g>(gs, signal_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
   // A tile's kTile new rows of z and g, rows [P, P + kTile) of each, fetched whole into registers
   // (with kPrefetch while the tile before is computed).
   constexpr int tile_items = kTile / 2 * (kChannels / W);
@@ -245,7 +249,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
     z.put(zs, signal_stride<P>(), k != nullptr, P, tile_items, threadIdx.x);
-    g.put(gs, signal_stride<P>(), q != nullptr, P, tile_items, threadIdx.x);
+    g.template put<reversed_g>(gs, signal_stride<P>(), q != nullptr, P, tile_items, threadIdx.x);
     __syncthreads();
     if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
@@ -255,28 +259,26 @@ __global__ void __launch_bounds__(kThreads, 2)
       const bf16* hc = fs + c * two_row_stride<P>() + 16;
       const bf16* zc = zs + c * signal_stride<P>();
       const bf16* gc = gs + c * signal_stride<P>();
-      {
-        float s[2][1][4] = {};
-        if constexpr (fused_hankel) {
-          toeplitz_hankel_product<P>(s[0][0], dh_acc[2 * j], hc, zc, gc, gid, tid);
-          toeplitz_hankel_product<P>(s[1][0], dh_acc[2 * j + 1], hc + two_row_stride<P>(), zc + signal_stride<P>(),
-                                     gc + signal_stride<P>(), gid, tid);
-        } else {
-          toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
-          toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_stride<P>(), gid, tid);
-        }
+      if constexpr (fused_hankel) {
+        float s[2][4] = {}, dz[2][4] = {};
+        toeplitz_adjoint_hankel_product<P>(s[0], dz[0], dh_acc[2 * j], hc, zc, gc, gid, tid);
+        toeplitz_adjoint_hankel_product<P>(s[1], dz[1], dh_acc[2 * j + 1], hc + two_row_stride<P>(),
+                                           zc + signal_stride<P>(), gc + signal_stride<P>(), gid, tid);
+        stage_pairs(s_out, pack_pairs(s[0], s[1]), c / 2, gid, tid);
+        stage_pairs(dz_out, pack_pairs(dz[0], dz[1]), c / 2, gid, tid, 0, true);
+      } else {
+        float s[2][1][4] = {}, dz[2][1][4] = {};
+        toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
+        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_stride<P>(), gid, tid);
         stage_pairs(s_out, pack_pairs(s[0][0], s[1][0]), c / 2, gid, tid);
-      }
-      {
-        float dz[2][1][4] = {};
         toeplitz_product<P, true, 1, true>(dz[0], hc, gc, gid, tid);
         toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + signal_stride<P>(), gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0][0], dz[1][0]), c / 2, gid, tid);
-      }
-      if constexpr (!correlate && !fused_hankel) {
+        if constexpr (!correlate) {
 #pragma unroll
-        for (int m = 0; m < 2; ++m)
-          hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
+          for (int m = 0; m < 2; ++m)
+            hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
+        }
       }
     }
     if constexpr (correlate) {
@@ -290,10 +292,14 @@ __global__ void __launch_bounds__(kThreads, 2)
       static_assert(signal_stride<P>() % 2 == 0, "rows of whole words");
       uint32_t* zw = reinterpret_cast<uint32_t*>(zs);
       uint32_t* gw = reinterpret_cast<uint32_t*>(gs);
+      // Not unrolled: unrolled, its addresses made the 128-tap gated kernel spill 24 bytes instead of
+      // 16, reloaded within the tile loop.
+#pragma unroll 1
       for (int item = threadIdx.x; item < kChannels * words; item += kThreads) {
         const int i = item / words * row + item % words;
         zw[i] = zw[i + from];
-        gw[i] = gw[i + from];
+        if constexpr (reversed_g > 0) gw[i + from] = gw[i];  // reversed, g's halo moves up
+        else gw[i] = gw[i + from];
       }
     }
     constexpr int groups = kChannels / W;

@@ -234,6 +234,63 @@ TEST(ConvLayout, TheCudaCoreFilterGradientReadsContiguousRuns) {
   EXPECT_EQ(total, 40);
 }
 
+// The 128-tap backward pass's g, staged time-reversed (reversed_row): SignalItems::put writes the
+// rows (r, r + 1) of an item, r even, as one word at reversed_row(r + 1), later time first; the halo,
+// this tile's rows [kTile, kTile + P), is the next tile's rows [0, P): a shift up by whole words,
+// clear of the rows [P, P + kTile) staged next.
+TEST(ConvLayout, ReversedRowsKeepPairsAlignedAndTheHaloMovesUpByWholeWords) {
+  constexpr int P = 128;
+  for (int r = 0; r < kTile + P; r += 2) {
+    EXPECT_EQ(skew(reversed_row<P>(r + 1)) % 2, 0) << r;
+    EXPECT_EQ(skew(reversed_row<P>(r)), skew(reversed_row<P>(r + 1)) + 1) << r;
+  }
+  for (int r = 0; r < kTile + P; ++r) EXPECT_EQ(reversed_row<P>(reversed_row<P>(r)), r);
+  for (int j = 0; j < P; ++j) {
+    const int now = skew(reversed_row<P>(kTile + j)), next = skew(reversed_row<P>(j));
+    EXPECT_EQ(next, now + skew(kTile)) << j;
+    EXPECT_LT(now, skew(P)) << "the moved words are those of rows [0, P)";
+  }
+  for (int r = P; r < P + kTile; ++r) EXPECT_LT(reversed_row<P>(r), kTile) << "new rows below the halo's";
+  // The transposing stores (as TransposingStoresTakeOneWavefront) at the reversed positions.
+  constexpr int stride = signal_stride<P>(), items = (kTile + P) / 2 * (kChannels / 8);
+  for (int first = 0; first < items; first += 32)
+    for (int e = 0; e < 8; ++e) {
+      std::vector<std::vector<int>> lanes;
+      for (int item = first; item < first + 32; ++item) {
+        const int r = 2 * (item / 4), c = 8 * (item % 4);
+        lanes.push_back({((c + e) * stride + skew(reversed_row<P>(r + 1))) / 2});
+      }
+      EXPECT_EQ(wavefronts(lanes), 1) << "items from " << first << ", channel " << e;
+    }
+}
+
+// What the reversal is for (toeplitz_adjoint_hankel_product): the causal Toeplitz product, A[i][r]
+// = h+[P + i - r], over the reversed rows of g is the adjoint product over g, dz[t] = Σ_j h+[j]
+// g[t + j], with accumulator index 16 n + i holding time kTile - 1 - (16 n + i). Integers, so exact.
+TEST(ConvLayout, TheCausalProductOverReversedRowsIsTheAdjointProduct) {
+  constexpr int P = 128;
+  std::vector<long> h(P), g(kTile + P);
+  for (int j = 0; j < P; ++j) h[j] = (7 * j + 3) % 29 - 14;
+  for (int r = 0; r < kTile + P; ++r) g[r] = (11 * r + 5) % 31 - 15;
+  auto tap = [&](int m) { return m >= 0 && m < P ? h[m] : 0L; };
+  for (int n = 0; n < kTile / 16; ++n)
+    for (int i = 0; i < 16; ++i) {
+      long causal = 0, adjoint = 0;
+      for (int r = 0; r < P + 16; ++r) causal += tap(P + i - r) * g[reversed_row<P>(16 * n + r)];
+      const int t = kTile - 1 - (16 * n + i);
+      for (int j = 0; j < P; ++j) adjoint += h[j] * g[t + j];
+      EXPECT_EQ(causal, adjoint) << "block " << n << ", row " << i;
+    }
+  // stage_pairs(..., reversed): the reversed times' stores still take one wavefront.
+  for (int p = 0; p < kChannels / 2; ++p)
+    for (int e = 0; e < 4; ++e) {
+      std::vector<std::vector<int>> lanes;
+      for (int gid = 0; gid < 8; ++gid)
+        for (int tid = 0; tid < 4; ++tid) lanes.push_back({result_word(kTile - 1 - accumulator_index(e, gid, tid), p)});
+      EXPECT_EQ(wavefronts(lanes), 1) << "pair " << p << ", element " << e;
+    }
+}
+
 TEST(ConvLayout, TwoFilterRowsGiveAlignedPairsInDistinctBanks) {
   expect_filter_pairs_aligned_in_distinct_banks<16, false>();
   expect_filter_pairs_aligned_in_distinct_banks<16, true>();
