@@ -18,8 +18,8 @@ constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA'
 // Staged signal rows (time contiguous) hold element i at skew(i), so that a warp's B fragment (eight
 // time blocks 16 apart) meets distinct banks; the row stride is odd in words so that the
 // transposing stores do too. Skewed by 8 elements every 64, the fragments that straddle three
-// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B), which
-// the backward pass (one tile, 128 registers) accepts. The forward pass from 32 taps stages its
+// 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B). The
+// 128-tap backward pass, bound by its shared loads, swizzles its rows instead (below). The forward pass from 32 taps stages its
 // rows padded instead: 8 elements of padding after every 16 steps, so that a fragment's eight
 // blocks lie 12 words apart (distinct banks from any start) and a lane's addresses advance by a
 // constant 24 elements a slice (immediate offsets). That measured 254 -> 247 us for Hyena-MR on an
@@ -28,6 +28,16 @@ constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA'
 // skew(128 u + x) = skew(128 u) + skew(x), likewise padded.
 STARSYNTH_LAYOUT_FN int skew(int i) { return i + 8 * (i / 64); }
 STARSYNTH_LAYOUT_FN int padded(int i) { return i + 8 * (i / 16); }
+// The 128-tap backward pass's rows: element i at i ^ 8 (i / 64 % 2), the two 8-element halves of
+// every 16 swapped in odd 64-element blocks. Conflict-free like the padding, with no padding (so
+// its halo moves 64 words a row, not 96) and no spill-prone lane constants (padded rows there ran
+// 603 -> 688 us), at the price of a few address operations a slice.
+STARSYNTH_LAYOUT_FN int swizzled(int i) { return i ^ (i >> 6 & 1) << 3; }
+// The three layouts of staged rows, as SignalItems and the tests name them.
+enum RowLayout : int { kSkewedRows = 0, kPaddedRows = 1, kSwizzledRows = 2 };
+template <int kRows> STARSYNTH_LAYOUT_FN int row_at(int i) {
+  return kRows == kPaddedRows ? padded(i) : kRows == kSwizzledRows ? swizzled(i) : skew(i);
+}
 // S tiles of kTile steps side by side (the forward pass takes two from 32 taps: half the halo per
 // output, and each A fragment serves both).
 template <int P, int S = 1> STARSYNTH_LAYOUT_FN int signal_rows() { return P + S * kTile; }
@@ -35,6 +45,8 @@ template <int P, int S = 1> STARSYNTH_LAYOUT_FN int signal_stride() { return ske
 // The padded stride drops most of the last block's padding (the last step sits at padded(rows) − 9)
 // and stays odd in words.
 template <int P, int S = 1> STARSYNTH_LAYOUT_FN int padded_stride() { return padded(signal_rows<P, S>()) - 6; }
+// Swizzled rows (one tile) need only 2 elements past the last step to be odd in words.
+template <int P> STARSYNTH_LAYOUT_FN int swizzled_stride() { return signal_rows<P>() + 2; }
 template <int P> STARSYNTH_LAYOUT_FN int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
 // The backward pass, which reads the filter's A fragments for every tile, stages each channel's
 // filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,

@@ -124,22 +124,23 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
 // on an H100). Hankel slice j's B, z at P + 16 j + 2 tid - 16 a in column a, is the s product's B of
 // k-slice j + 1, z at 16 n + 16 (j + 1) + 2 tid in column n, when n = P/16 - 1 - a: the accumulator's
 // column n holds taps 16 (P/16 - 1 - n) + b (fused_hankel_tap). Its A pairs (g[x], g[x + 1]) are
-// g_rev's rows reversed_row(x) and the one below. zc, grc: one channel's staged z and reversed g.
+// g_rev's rows reversed_row(x) and the one below. zc, grc: one channel's staged z and reversed g,
+// in swizzled rows.
 template <int P>
 __device__ __forceinline__ void toeplitz_adjoint_hankel_product(float (&s)[4], float (&dz)[4], float (&dh)[4],
                                                                 const bf16* hc, const bf16* zc, const bf16* grc,
                                                                 int gid, int tid) {
   static_assert(P == kTile, "the Hankel product's slices are the Toeplitz product's k-slices 1 to P/16");
-  auto g_pair = [grc](int x) { return pack(grc[skew(reversed_row<P>(x))], grc[skew(reversed_row<P>(x + 1))]); };
+  auto g_pair = [grc](int x) { return pack(grc[swizzled(reversed_row<P>(x))], grc[swizzled(reversed_row<P>(x + 1))]); };
   ToeplitzSlices<P, false, true> slices(hc, gid, tid);
 #pragma unroll
   for (int k = 0; k <= P / 16; ++k) {
     uint32_t a[4];
     slices.slice(k, a);
     const int r = 16 * gid + 16 * k + 2 * tid;
-    const uint32_t b0 = pair_at(zc + skew(r)), b1 = pair_at(zc + skew(r + 8));
+    const uint32_t b0 = pair_at(zc + swizzled(r)), b1 = pair_at(zc + swizzled(r + 8));
     mma_16x8x16(s, a, b0, b1);
-    mma_16x8x16(dz, a, pair_at(grc + skew(r)), pair_at(grc + skew(r + 8)));
+    mma_16x8x16(dz, a, pair_at(grc + swizzled(r)), pair_at(grc + swizzled(r + 8)));
     if (k >= 1) {  // hankel_product's slice k - 1, from the reversed rows
       const int x = 16 * (k - 1) + 2 * tid + gid;
       const uint32_t middle = g_pair(x + 8);

@@ -74,9 +74,9 @@ __device__ __forceinline__ void copy_async_wait() {
 // past the last channel. A thread's kBatch items first, first + kThreads, ... are fetched into
 // registers (fetch_from) before any is stored (put): one memory round trip for them, not one each
 // (the backward pass fetches a tile's while the tile before is computed). put writes item i to
-// rows r = r_first + 2 (i / kGroups) and r + 1 of dst[c][skew(r)] (padded(r) for kPadded) as
+// rows r = r_first + 2 (i / kGroups) and r + 1 of dst[c][row_at<kRows>(r)] as
 // bf16, two consecutive times per 32-bit word.
-template <int W, bool kPadded, int kBatch = 1>
+template <int W, int kRows, int kBatch = 1>
 struct SignalItems {
   static constexpr int kGroups = kChannels / W;
   Raw<W> a[kBatch][2], b[kBatch][2];
@@ -106,7 +106,7 @@ struct SignalItems {
       if (item >= items) break;
       const int r = r_first + 2 * (item / kGroups), c = W * (item % kGroups);
       const int at = kReversedP > 0 ? reversed_row<kReversedP>(r + 1) : r;
-      uint32_t* word = reinterpret_cast<uint32_t*>(dst + c * stride + (kPadded ? padded(at) : skew(at)));
+      uint32_t* word = reinterpret_cast<uint32_t*>(dst + c * stride + row_at<kRows>(at));
       constexpr int later = kReversedP > 0 ? 0 : 1;  // the half that holds time r + 1
       if constexpr (W == 8) {
         // Per time, the channel pairs (2p, 2p + 1) as words; then per channel its two times as one.
@@ -135,13 +135,13 @@ struct SignalItems {
 // The signal rows r ∈ [r_begin, r_end) of a block's channels, as SignalItems describes, kBatch
 // items a thread at a time. A plain loop: for the forward pass it measured faster than fetching
 // the whole tile into registers first, which costs occupancy.
-template <int W, bool kPadded, int kBatch = 1, int kReversedP = 0>
+template <int W, int kRows, int kBatch = 1, int kReversedP = 0>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
                                              int64_t C) {
   const int items = (r_end - r_begin) / 2 * (kChannels / W);
   for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
-    SignalItems<W, kPadded, kBatch> batch;
+    SignalItems<W, kRows, kBatch> batch;
     batch.fetch_from(a, b, base, t_first + r_begin, items, first, c0, L, C);
     batch.template put<kReversedP>(dst, stride, a != nullptr, r_begin, items, first);
   }

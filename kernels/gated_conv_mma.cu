@@ -77,8 +77,14 @@ template <int P, int W> constexpr int kForwardStageBatch = P == 128 && W == 8 ? 
 // asynchronously (copy_async_16), as does the gated backward pass its epilogue's dy, v and k.
 template <int W> constexpr bool kAsyncInputs = W == 8;
 // async: room for a tile's dy, v and k.
+// The backward pass's rows: swizzled at 128 taps (where the shared loads bind), skewed below.
+template <int P> constexpr int kBackwardRows = P == kTile ? kSwizzledRows : kSkewedRows;
+template <int P> __host__ __device__ constexpr int backward_stride() {
+  return kBackwardRows<P> == kSwizzledRows ? swizzled_stride<P>() : signal_stride<P>();
+}
 template <int P> constexpr size_t backward_bytes(bool async) {
-  return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P>() + 2 * result_bytes() +
+  return filter_bytes<P, two_row_stride<P>()>() + 2 * sizeof(bf16) * kChannels * backward_stride<P>() +
+         2 * result_bytes() +
          (async ? 3 * result_bytes() : 0);
 }
 
@@ -190,8 +196,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
   bf16* zs = fs + kChannels * two_row_stride<P>();  // z at time t0 − P + r
-  bf16* gs = zs + kChannels * signal_stride<P>();  // g = dy·q at time t0 + r
-  bf16* s_out = gs + kChannels * signal_stride<P>();
+  bf16* gs = zs + kChannels * backward_stride<P>();  // g = dy·q at time t0 + r
+  bf16* s_out = gs + kChannels * backward_stride<P>();
   bf16* dz_out = s_out + kTile * kChannels;
   // kAsync: the tile's dy, v and k, [t][c], for the epilogue.
   static_assert(!kAsync || W == 8, "16-byte copies");
@@ -217,13 +223,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   // memory, so a tile fetches kTile new rows of each and only a block's first tile the P others.
   const int64_t first = int64_t(blockIdx.x) * tiles_per_block;
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
-  stage_signal<W, false>(zs, signal_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
-  stage_signal<W, false, 1, reversed_g>(gs, signal_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
+  stage_signal<W, kBackwardRows<P>>(zs, backward_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
+  stage_signal<W, kBackwardRows<P>, 1, reversed_g>(gs, backward_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
   // A tile's kTile new rows of z and g, rows [P, P + kTile) of each, fetched whole into registers
   // (with kPrefetch while the tile before is computed).
   constexpr int tile_items = kTile / 2 * (kChannels / W);
   static_assert(tile_items % kThreads == 0, "every thread fetches the same number of items");
-  SignalItems<W, false, tile_items / kThreads> z, g;
+  SignalItems<W, kBackwardRows<P>, tile_items / kThreads> z, g;
   auto fetch_tile = [&](int64_t tile) {
     z.fetch_from(k, v, base, tile * kTile, tile_items, threadIdx.x, c0, L, C);
     g.fetch_from(q, dy, base, tile * kTile + P, tile_items, threadIdx.x, c0, L, C);
@@ -248,8 +254,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
-    z.put(zs, signal_stride<P>(), k != nullptr, P, tile_items, threadIdx.x);
-    g.template put<reversed_g>(gs, signal_stride<P>(), q != nullptr, P, tile_items, threadIdx.x);
+    z.put(zs, backward_stride<P>(), k != nullptr, P, tile_items, threadIdx.x);
+    g.template put<reversed_g>(gs, backward_stride<P>(), q != nullptr, P, tile_items, threadIdx.x);
     __syncthreads();
     if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
@@ -257,39 +263,40 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int j = 0; j < kPerWarp / 2; ++j) {
       const int c = kPerWarp * warp + 2 * j;  // and c + 1
       const bf16* hc = fs + c * two_row_stride<P>() + 16;
-      const bf16* zc = zs + c * signal_stride<P>();
-      const bf16* gc = gs + c * signal_stride<P>();
+      const bf16* zc = zs + c * backward_stride<P>();
+      const bf16* gc = gs + c * backward_stride<P>();
       if constexpr (fused_hankel) {
         float s[2][4] = {}, dz[2][4] = {};
         toeplitz_adjoint_hankel_product<P>(s[0], dz[0], dh_acc[2 * j], hc, zc, gc, gid, tid);
         toeplitz_adjoint_hankel_product<P>(s[1], dz[1], dh_acc[2 * j + 1], hc + two_row_stride<P>(),
-                                           zc + signal_stride<P>(), gc + signal_stride<P>(), gid, tid);
+                                           zc + backward_stride<P>(), gc + backward_stride<P>(), gid, tid);
         stage_pairs(s_out, pack_pairs(s[0], s[1]), c / 2, gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0], dz[1]), c / 2, gid, tid, 0, true);
       } else {
         float s[2][1][4] = {}, dz[2][1][4] = {};
         toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
-        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_stride<P>(), gid, tid);
+        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + backward_stride<P>(), gid, tid);
         stage_pairs(s_out, pack_pairs(s[0][0], s[1][0]), c / 2, gid, tid);
         toeplitz_product<P, true, 1, true>(dz[0], hc, gc, gid, tid);
-        toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + signal_stride<P>(), gid, tid);
+        toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + backward_stride<P>(), gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0][0], dz[1][0]), c / 2, gid, tid);
         if constexpr (!correlate) {
 #pragma unroll
           for (int m = 0; m < 2; ++m)
-            hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_stride<P>(), zc + m * signal_stride<P>(), gid, tid);
+            hankel_product<P>(dh_acc[2 * j + m], gc + m * backward_stride<P>(), zc + m * backward_stride<P>(), gid, tid);
         }
       }
     }
     if constexpr (correlate) {
       const int c = kPerWarp * warp + threadIdx.x % 32 / 8;
-      correlate_16(dh_taps, gs + c * signal_stride<P>(), zs + c * signal_stride<P>(), threadIdx.x % 8);
+      correlate_16(dh_taps, gs + c * backward_stride<P>(), zs + c * backward_stride<P>(), threadIdx.x % 8);
     }
     if constexpr (kAsync) copy_async_wait();
     __syncthreads();
-    if (next < last) {  // rows [kTile, kTile + P) to [0, P): a shift by skew(kTile), kTile a multiple of 64
-      constexpr int from = skew(kTile) / 2, words = skew(P) / 2, row = signal_stride<P>() / 2;
-      static_assert(signal_stride<P>() % 2 == 0, "rows of whole words");
+    if (next < last) {  // rows [kTile, kTile + P) to [0, P): a shift by row_at(kTile), kTile a multiple of 128
+      constexpr int from = row_at<kBackwardRows<P>>(kTile) / 2, words = row_at<kBackwardRows<P>>(P) / 2;
+      constexpr int row = backward_stride<P>() / 2;
+      static_assert(backward_stride<P>() % 2 == 0, "rows of whole words");
       uint32_t* zw = reinterpret_cast<uint32_t*>(zs);
       uint32_t* gw = reinterpret_cast<uint32_t*>(gs);
       // Not unrolled: unrolled, its addresses made the 128-tap gated kernel spill 24 bytes instead of

@@ -10,6 +10,7 @@
 #include <array>
 #include <map>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv_layout.h"
@@ -33,9 +34,11 @@ int wavefronts(const std::vector<std::vector<int>>& lane_words, int lanes_per_ph
   return total;
 }
 
-// The two layouts of staged signal rows, by name for the tests that check both.
-enum class Rows { Skewed, Padded };
-int at(Rows rows, int i) { return rows == Rows::Padded ? padded(i) : skew(i); }
+// The layouts of staged signal rows, by name for the tests that check several.
+enum class Rows { Skewed, Padded, Swizzled };
+int at(Rows rows, int i) {
+  return rows == Rows::Padded ? row_at<kPaddedRows>(i) : rows == Rows::Swizzled ? row_at<kSwizzledRows>(i) : row_at<kSkewedRows>(i);
+}
 
 // The B fragment of toeplitz_product: lane (gid, tid) reads the pairs at 16 (gid + s) + 2 tid and
 // 8 later, of tile u, in one row of staged signal.
@@ -78,8 +81,22 @@ TEST(ConvLayout, TheAdditiveSkewConflictsWhereAFragmentStraddlesThreeBlocks) {
   EXPECT_EQ(wavefronts(lanes), 1);
 }
 
+// The 128-tap backward pass's swizzled rows: every B fragment in one wavefront, as the padding gives,
+// without padding.
+TEST(ConvLayout, SwizzledRowsGiveEveryBFragmentOneWavefrontWithoutPadding) {
+  EXPECT_EQ(b_fragment_wavefronts(Rows::Swizzled, 128, 1), 2 * 9);
+  EXPECT_EQ(b_fragment_wavefronts(Rows::Skewed, 128, 1), 30) << "the skew it replaces";
+  std::set<int> at_positions;
+  for (int i = 0; i < signal_rows<128>(); ++i) at_positions.insert(swizzled(i));
+  EXPECT_EQ(int(at_positions.size()), signal_rows<128>()) << "a permutation";
+  EXPECT_EQ(*at_positions.rbegin(), signal_rows<128>() - 1) << "of the rows themselves";
+  EXPECT_LT(signal_rows<128>() - 1, swizzled_stride<128>());
+  EXPECT_EQ(swizzled_stride<128>() % 2, 0);
+  EXPECT_EQ(swizzled_stride<128>() / 2 % 2, 1) << "odd in words";
+}
+
 TEST(ConvLayout, StagedRowsKeepPairsTogetherAndTilesApart) {
-  for (Rows rows : {Rows::Skewed, Rows::Padded}) {
+  for (Rows rows : {Rows::Skewed, Rows::Padded, Rows::Swizzled}) {
     for (int i = 0; i < 1024; i += 2) EXPECT_EQ(at(rows, i + 1), at(rows, i) + 1) << i;
     for (int u = 0; u < 4; ++u)
       for (int x = 0; x < kTile; ++x) EXPECT_EQ(at(rows, kTile * u + x), at(rows, kTile * u) + at(rows, x));
@@ -94,14 +111,15 @@ TEST(ConvLayout, StagedRowsKeepPairsTogetherAndTilesApart) {
 // [kTile, kTile + P) to [0, P), as whole words by one constant shift, apart from the rows that the
 // next kTile are staged into.
 TEST(ConvLayout, TheBackwardHaloMovesByOneShiftOfWholeWords) {
-  for (int P : {16, 32, 64, 128}) {
-    const int shift = skew(kTile);
+  // Skewed rows below 128 taps, swizzled at 128 (kBackwardRows in gated_conv_mma.cu).
+  for (auto [rows, P] : {std::pair{Rows::Skewed, 16}, {Rows::Skewed, 32}, {Rows::Skewed, 64}, {Rows::Swizzled, 128}}) {
+    const int shift = at(rows, kTile);
     EXPECT_EQ(shift % 2, 0);
-    for (int j = 0; j < P; ++j) EXPECT_EQ(skew(kTile + j), skew(j) + shift) << P << " taps, step " << j;
-    EXPECT_LE(skew(P), shift) << "source and destination apart";
-    EXPECT_EQ(skew(P) % 2, 0) << "whole words, ending where the next tile's rows begin";
+    for (int j = 0; j < P; ++j) EXPECT_EQ(at(rows, kTile + j), at(rows, j) + shift) << P << " taps, step " << j;
+    EXPECT_LE(at(rows, P), shift) << "source and destination apart";
+    EXPECT_EQ(at(rows, P) % 2, 0) << "whole words, ending where the next tile's rows begin";
   }
-  for (int stride : {signal_stride<16>(), signal_stride<32>(), signal_stride<64>(), signal_stride<128>()})
+  for (int stride : {signal_stride<16>(), signal_stride<32>(), signal_stride<64>(), swizzled_stride<128>()})
     EXPECT_EQ(stride % 2, 0) << "rows of whole words";
 }
 
@@ -132,6 +150,7 @@ TEST(ConvLayout, TransposingStoresTakeOneWavefront) {
   expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<32>(), signal_rows<32>());
   expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<64>(), signal_rows<64>());
   expect_transposing_stores_take_one_wavefront(Rows::Skewed, signal_stride<128>(), signal_rows<128>());
+  expect_transposing_stores_take_one_wavefront(Rows::Swizzled, swizzled_stride<128>(), signal_rows<128>());
 }
 
 // stage_pairs: accumulator element e of lane (gid, tid) is time t_first + accumulator_index(e);
@@ -241,24 +260,24 @@ TEST(ConvLayout, TheCudaCoreFilterGradientReadsContiguousRuns) {
 TEST(ConvLayout, ReversedRowsKeepPairsAlignedAndTheHaloMovesUpByWholeWords) {
   constexpr int P = 128;
   for (int r = 0; r < kTile + P; r += 2) {
-    EXPECT_EQ(skew(reversed_row<P>(r + 1)) % 2, 0) << r;
-    EXPECT_EQ(skew(reversed_row<P>(r)), skew(reversed_row<P>(r + 1)) + 1) << r;
+    EXPECT_EQ(swizzled(reversed_row<P>(r + 1)) % 2, 0) << r;
+    EXPECT_EQ(swizzled(reversed_row<P>(r)), swizzled(reversed_row<P>(r + 1)) + 1) << r;
   }
   for (int r = 0; r < kTile + P; ++r) EXPECT_EQ(reversed_row<P>(reversed_row<P>(r)), r);
   for (int j = 0; j < P; ++j) {
-    const int now = skew(reversed_row<P>(kTile + j)), next = skew(reversed_row<P>(j));
-    EXPECT_EQ(next, now + skew(kTile)) << j;
-    EXPECT_LT(now, skew(P)) << "the moved words are those of rows [0, P)";
+    const int now = swizzled(reversed_row<P>(kTile + j)), next = swizzled(reversed_row<P>(j));
+    EXPECT_EQ(next, now + swizzled(kTile)) << j;
+    EXPECT_LT(now, swizzled(P)) << "the moved words are those of rows [0, P)";
   }
   for (int r = P; r < P + kTile; ++r) EXPECT_LT(reversed_row<P>(r), kTile) << "new rows below the halo's";
   // The transposing stores (as TransposingStoresTakeOneWavefront) at the reversed positions.
-  constexpr int stride = signal_stride<P>(), items = (kTile + P) / 2 * (kChannels / 8);
+  constexpr int stride = swizzled_stride<P>(), items = (kTile + P) / 2 * (kChannels / 8);
   for (int first = 0; first < items; first += 32)
     for (int e = 0; e < 8; ++e) {
       std::vector<std::vector<int>> lanes;
       for (int item = first; item < first + 32; ++item) {
         const int r = 2 * (item / 4), c = 8 * (item % 4);
-        lanes.push_back({((c + e) * stride + skew(reversed_row<P>(r + 1))) / 2});
+        lanes.push_back({((c + e) * stride + swizzled(reversed_row<P>(r + 1))) / 2});
       }
       EXPECT_EQ(wavefronts(lanes), 1) << "items from " << first << ", channel " << e;
     }
