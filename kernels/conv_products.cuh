@@ -116,6 +116,48 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
   }
 }
 
+// The Hankel A fragments (A[b][t'] = g[t' + b]) of slices j = 0, 1, ... of a tile, from g staged
+// time-reversed in swizzled rows, without 16-bit gathers: a lane's fragment of slice j holds the
+// pairs (g[x], g[x + 1]) for x = 16 j + 2 tid + gid + {0, 8, 16}, which for even gid are g_rev's
+// aligned words with their halves swapped, and for odd gid straddle two words. So each lane loads
+// the aligned word m holding g's rows x_m and x_m + 1 (hankel_word_row: its own pair's word for
+// even gid); odd lanes take its low half (g[x_m + 1]) and the high half of the next pair's word
+// (g[x_m + 2]), which lane + 4 (gid + 1, same tid) holds as its own word m, or, for gid 7, gid 0's
+// word m + 1. 17 word loads and 17 shuffles a tile instead of 34 16-bit loads (the 128-tap backward
+// pass is bound by the shared-memory pipe; with the reversed, swizzled rows Hyena-MR's backward ran
+// 601 -> 556 us on an H100). The shuffles need the whole warp, which runs the products in lockstep.
+template <int P>
+struct ReversedHankelSlices {
+  const bf16* grc;
+  int gid, first;
+  uint32_t selector;
+  int from;
+  uint32_t ahead, current;  // word m + 1 and the register of pairs at x_m (m = 2 j)
+
+  __device__ __forceinline__ ReversedHankelSlices(const bf16* g_rev, int gid_, int tid)
+      : grc(g_rev), gid(gid_), first(hankel_word_row(gid_, tid, 0)),
+        selector(hankel_selector(gid_)), from(hankel_source_lane(threadIdx.x % 32)) {
+    ahead = word(1);
+    current = reg(word(0), ahead);
+  }
+  // g's rows x_m and x_m + 1 as one aligned word of g_rev (the later time in its low half).
+  __device__ __forceinline__ uint32_t word(int m) const {
+    return pair_at(grc + swizzled(reversed_row<P>(first + 8 * m + 1)));
+  }
+  // (g[x], g[x + 1]) for x = x_m + (gid & 1), from the lane's word m and word m + 1 (`next`).
+  __device__ __forceinline__ uint32_t reg(uint32_t own, uint32_t next) const {
+    const uint32_t neighbour = __shfl_sync(0xffffffffu, gid == 0 ? next : own, from);
+    return __byte_perm(own, neighbour, selector);
+  }
+  // Slice j's fragment, called for j = 0, 1, ... in order: registers 2j, 2j + 1 and 2j + 2.
+  __device__ __forceinline__ void slice(int j, uint32_t (&a)[4]) {
+    const uint32_t w2 = word(2 * j + 2), w3 = word(2 * j + 3);
+    const uint32_t middle = reg(ahead, w2), last = reg(w2, w3);
+    a[0] = current, a[1] = middle, a[2] = middle, a[3] = last;  // A[b][t + 8] = A[b + 8][t]
+    current = last, ahead = w3;
+  }
+};
+
 // The 128-tap backward pass's three products in one pass over the slices (P = kTile): s, the causal
 // product over z; dz, the adjoint product over g, as the causal product over g staged time-reversed
 // (reversed_row), so that both take the same A fragments, one load of the filter a slice instead of
@@ -123,16 +165,15 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
 // is the s product's B of the same z (one load of z instead of two: Hyena-MR backward 664 -> 608 us
 // on an H100). Hankel slice j's B, z at P + 16 j + 2 tid - 16 a in column a, is the s product's B of
 // k-slice j + 1, z at 16 n + 16 (j + 1) + 2 tid in column n, when n = P/16 - 1 - a: the accumulator's
-// column n holds taps 16 (P/16 - 1 - n) + b (fused_hankel_tap). Its A pairs (g[x], g[x + 1]) are
-// g_rev's rows reversed_row(x) and the one below. zc, grc: one channel's staged z and reversed g,
-// in swizzled rows.
+// column n holds taps 16 (P/16 - 1 - n) + b (fused_hankel_tap). Its A is ReversedHankelSlices.
+// zc, grc: one channel's staged z and reversed g, in swizzled rows.
 template <int P>
 __device__ __forceinline__ void toeplitz_adjoint_hankel_product(float (&s)[4], float (&dz)[4], float (&dh)[4],
                                                                 const bf16* hc, const bf16* zc, const bf16* grc,
                                                                 int gid, int tid) {
   static_assert(P == kTile, "the Hankel product's slices are the Toeplitz product's k-slices 1 to P/16");
-  auto g_pair = [grc](int x) { return pack(grc[swizzled(reversed_row<P>(x))], grc[swizzled(reversed_row<P>(x + 1))]); };
   ToeplitzSlices<P, false, true> slices(hc, gid, tid);
+  ReversedHankelSlices<P> hankel(grc, gid, tid);
 #pragma unroll
   for (int k = 0; k <= P / 16; ++k) {
     uint32_t a[4];
@@ -141,10 +182,9 @@ __device__ __forceinline__ void toeplitz_adjoint_hankel_product(float (&s)[4], f
     const uint32_t b0 = pair_at(zc + swizzled(r)), b1 = pair_at(zc + swizzled(r + 8));
     mma_16x8x16(s, a, b0, b1);
     mma_16x8x16(dz, a, pair_at(grc + swizzled(r)), pair_at(grc + swizzled(r + 8)));
-    if (k >= 1) {  // hankel_product's slice k - 1, from the reversed rows
-      const int x = 16 * (k - 1) + 2 * tid + gid;
-      const uint32_t middle = g_pair(x + 8);
-      const uint32_t g[4] = {g_pair(x), middle, middle, g_pair(x + 16)};
+    if (k >= 1) {  // hankel_product's slice k - 1
+      uint32_t g[4];
+      hankel.slice(k - 1, g);
       mma_16x8x16(dh, g, b0, b1);
     }
   }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <utility>
@@ -308,6 +309,44 @@ TEST(ConvLayout, TheCausalProductOverReversedRowsIsTheAdjointProduct) {
         for (int tid = 0; tid < 4; ++tid) lanes.push_back({result_word(kTile - 1 - accumulator_index(e, gid, tid), p)});
       EXPECT_EQ(wavefronts(lanes), 1) << "pair " << p << ", element " << e;
     }
+}
+
+// The Hankel A from the reversed rows without 16-bit gathers (ReversedHankelSlices): a warp
+// emulated lane by lane (lane = 4 gid + tid, as the MMA fragments number them), with __shfl_sync
+// and __byte_perm as PTX defines them, must give every lane the pair (g[x], g[x + 1]), g[x] in the
+// low half, for x = 2 tid + gid + 8 m, the rows of its fragment registers; each load of word m
+// takes one wavefront.
+uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t selector) {
+  const uint64_t bytes = uint64_t(y) << 32 | x;
+  uint32_t out = 0;
+  for (int i = 0; i < 4; ++i) out |= uint32_t(bytes >> 8 * (selector >> 4 * i & 7) & 0xff) << 8 * i;
+  return out;
+}
+
+TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
+  constexpr int P = 128, kWords = 2 * kTile / 16 + 2;  // words 0 .. 17: slices 0 to 7 and one ahead
+  std::vector<uint16_t> staged(swizzled_stride<P>(), 0);
+  auto g = [](int row) { return uint16_t(1000 + row); };  // distinct, so a wrong row shows
+  for (int row = 0; row < kTile + P; ++row) staged[swizzled(reversed_row<P>(row))] = g(row);
+  auto word = [&](int lane, int m) {
+    const int at = swizzled(reversed_row<P>(hankel_word_row(lane / 4, lane % 4, m) + 1));
+    EXPECT_EQ(at % 2, 0) << "lane " << lane << ", word " << m << ": not an aligned 32-bit load";
+    return uint32_t(staged[at]) | uint32_t(staged[at + 1]) << 16;
+  };
+  for (int m = 0; m + 1 < kWords; ++m) {
+    std::vector<std::vector<int>> loads;
+    for (int lane = 0; lane < 32; ++lane)
+      loads.push_back({swizzled(reversed_row<P>(hankel_word_row(lane / 4, lane % 4, m) + 1)) / 2});
+    EXPECT_EQ(wavefronts(loads), 1) << "word " << m;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int gid = lane / 4, tid = lane % 4, source = hankel_source_lane(lane);
+      const uint32_t sent = word(source, source / 4 == 0 ? m + 1 : m);  // gid 0 sends the word ahead
+      const uint32_t pair = byte_perm(word(lane, m), sent, hankel_selector(gid));
+      const int x = 2 * tid + gid + 8 * m;
+      EXPECT_EQ(pair & 0xffff, g(x)) << "lane " << lane << ", word " << m;
+      EXPECT_EQ(pair >> 16, g(x + 1)) << "lane " << lane << ", word " << m;
+    }
+  }
 }
 
 TEST(ConvLayout, TwoFilterRowsGiveAlignedPairsInDistinctBanks) {
