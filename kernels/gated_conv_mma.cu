@@ -76,12 +76,12 @@ template <int P, int W> constexpr int kForwardStageBatch = P == 128 && W == 8 ? 
 // With 16-byte accesses (W = 8) the forward pass copies its gates q to shared memory
 // asynchronously (copy_async_16), as does the gated backward pass its epilogue's dy, v and k.
 template <int W> constexpr bool kAsyncInputs = W == 8;
-// async: room for a tile's dy, v and k.
 // The backward pass's rows: swizzled at 128 taps (where the shared loads bind), skewed below.
 template <int P> constexpr int kBackwardRows = P == kTile ? kSwizzledRows : kSkewedRows;
 template <int P> __host__ __device__ constexpr int backward_stride() {
   return kBackwardRows<P> == kSwizzledRows ? swizzled_stride<P>() : signal_stride<P>();
 }
+// async: room for a tile's dy, v and k.
 template <int P> constexpr size_t backward_bytes(bool async) {
   return filter_bytes<P, two_row_stride<P>()>() + 2 * sizeof(bf16) * kChannels * backward_stride<P>() +
          2 * result_bytes() +
