@@ -1,8 +1,10 @@
 // Each CUDA kernel of kernels/ beside (a) its composite LibTorch form and (b) its memory floor:
 // the bytes it must move at the copy bandwidth measured in the same run. bf16 operands, the
-// shapes of the kernels issue: B=8, L=8192, D=1024 and B=1, L=8192, D=4096.
+// shapes of the kernels issue: B=8, L=8192, D=1024 and B=1, L=8192, D=4096, or those of --shapes
+// (batch x length x channels, comma-separated).
 //
 //   kernel_speed [--repeats 5] [--iters 20] [--sections conv,long,scan,pointwise]
+//                [--shapes 8x8192x1024,1x8192x4096]
 //
 // Forward: y = q ⊙ (h ∗ (k ⊙ v) + D ⊙ k ⊙ v) reads q, k, v and writes y. Backward (timed as
 // forward + backward, minus forward): reads q, k, v, dy and writes dq, dk, dv (filter gradients
@@ -19,8 +21,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <array>
 #include <functional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "evaluator/model.h"
 #include "kernels/ops.h"
@@ -33,6 +39,25 @@ int option(int argc, char** argv, const std::string& name, int fallback) {
   for (int i = 1; i + 1 < argc; ++i)
     if (argv[i] == "--" + name) return std::stoi(argv[i + 1]);
   return fallback;
+}
+
+// "8x8192x1024,1x8192x4096" as {B, L, D} triples; anything else is a usage error, named.
+std::vector<std::array<int64_t, 3>> parse_shapes(const std::string& text) {
+  std::vector<std::array<int64_t, 3>> shapes;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    std::array<int64_t, 3> s{};
+    char x1 = 0, x2 = 0;
+    std::stringstream fields(item);
+    if (!(fields >> s[0] >> x1 >> s[1] >> x2 >> s[2]) || x1 != 'x' || x2 != 'x' || !fields.eof() || s[0] < 1 ||
+        s[1] < 1 || s[2] < 1)
+      throw std::invalid_argument("kernel_speed: --shapes: '" + item +
+                                  "' is not BATCHxLENGTHxCHANNELS with three positive integers");
+    shapes.push_back(s);
+  }
+  if (shapes.empty()) throw std::invalid_argument("kernel_speed: --shapes: no shape given");
+  return shapes;
 }
 
 double median_us(const std::function<void()>& work, int repeats, int iters) {
@@ -59,9 +84,18 @@ struct Op {
 
 int main(int argc, char** argv) {
   const int repeats = option(argc, argv, "repeats", 5), iters = option(argc, argv, "iters", 20);
-  std::string sections = "conv,long,scan,pointwise";
-  for (int i = 1; i + 1 < argc; ++i)
+  std::string sections = "conv,long,scan,pointwise", shape_list = "8x8192x1024,1x8192x4096";
+  for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--sections") sections = argv[i + 1];
+    if (std::string(argv[i]) == "--shapes") shape_list = argv[i + 1];
+  }
+  std::vector<std::array<int64_t, 3>> shapes;
+  try {
+    shapes = parse_shapes(shape_list);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
   auto wanted = [&](const char* name) { return ("," + sections + ",").find("," + std::string(name) + ",") != std::string::npos; };
   if (!torch::cuda::is_available()) {
     std::fprintf(stderr, "kernel_speed: no CUDA device\n");
@@ -78,7 +112,6 @@ int main(int argc, char** argv) {
               "floor", "÷floor", "bwd µs", "composite", "floor", "bwd÷fwd");
 
   const Op ops[] = {{"short conv", 3, false, false}, {"Hyena-SE", 7, true, false}, {"Hyena-MR", 128, true, true}};
-  const int64_t shapes[][3] = {{8, 8192, 1024}, {1, 8192, 4096}};
   torch::NoGradGuard no_grad_by_default;
   for (const auto& s : shapes) {
     if (!wanted("conv")) break;
