@@ -19,12 +19,12 @@ constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA'
 // time blocks 16 apart) meets distinct banks; the row stride is odd in words so that the
 // transposing stores do too. Skewed by 8 elements every 64, the fragments that straddle three
 // 64-element blocks are 2-way conflicted (at 128 taps 67 % more wavefronts than needed for B). The
-// 128-tap backward pass, bound by its shared loads, swizzles its rows instead (below). The forward pass from 32 taps stages its
-// rows padded instead: 8 elements of padding after every 16 steps, so that a fragment's eight
-// blocks lie 12 words apart (distinct banks from any start) and a lane's addresses advance by a
-// constant 24 elements a slice (immediate offsets). That measured 254 -> 247 us for Hyena-MR on an
-// H100, where an XOR swizzle (conflict-free too, but with addresses to compute) had given 262 -> 249
-// on an H200. Both keep pairs together, and a tile's layout is the first tile's shifted:
+// 128-tap backward pass, bound by its shared loads, swizzles its rows instead (below). The forward
+// pass from 32 taps stages its rows padded: 8 elements of padding after every 16 steps, so that a
+// fragment's eight blocks lie 12 words apart (distinct banks from any start) and a lane's addresses
+// advance by a constant 24 elements a slice (immediate offsets). That measured 254 -> 247 us for
+// Hyena-MR's forward pass on an H100, where an XOR swizzle (conflict-free too, but with addresses to
+// compute) had given 262 -> 249 on an H200. Both keep pairs together, and a tile's layout is the first tile's shifted:
 // skew(128 u + x) = skew(128 u) + skew(x), likewise padded.
 STARSYNTH_LAYOUT_FN int skew(int i) { return i + 8 * (i / 64); }
 STARSYNTH_LAYOUT_FN int padded(int i) { return i + 8 * (i / 16); }
