@@ -19,9 +19,9 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
-#include <array>
 #include <functional>
 #include <sstream>
 #include <stdexcept>
