@@ -24,8 +24,8 @@ constexpr int kTile = 128;     // time steps per block: 8 blocks of 16, one MMA'
 // fragment's eight blocks lie 12 words apart (distinct banks from any start) and a lane's addresses
 // advance by a constant 24 elements a slice (immediate offsets). That measured 254 -> 247 us for
 // Hyena-MR's forward pass on an H100, where an XOR swizzle (conflict-free too, but with addresses to
-// compute) had given 262 -> 249 on an H200. Both keep pairs together, and a tile's layout is the first tile's shifted:
-// skew(128 u + x) = skew(128 u) + skew(x), likewise padded.
+// compute) had given 262 -> 249 on an H200. Both keep pairs together, and a tile's layout is the
+// first tile's shifted: skew(128 u + x) = skew(128 u) + skew(x), likewise padded.
 STARSYNTH_LAYOUT_FN int skew(int i) { return i + 8 * (i / 64); }
 STARSYNTH_LAYOUT_FN int padded(int i) { return i + 8 * (i / 16); }
 // The 128-tap backward pass's rows: element i at i ^ 8 (i / 64 % 2), the two 8-element halves of
@@ -47,6 +47,11 @@ template <int P, int S = 1> STARSYNTH_LAYOUT_FN int signal_stride() { return ske
 template <int P, int S = 1> STARSYNTH_LAYOUT_FN int padded_stride() { return padded(signal_rows<P, S>()) - 6; }
 // Swizzled rows (one tile) need only 2 elements past the last step to be odd in words.
 template <int P> STARSYNTH_LAYOUT_FN int swizzled_stride() { return signal_rows<P>() + 2; }
+// The row stride of a layout, for S tiles of a P-tap filter.
+template <int kRows, int P, int S = 1> STARSYNTH_LAYOUT_FN int row_stride() {
+  static_assert(kRows != kSwizzledRows || S == 1, "swizzled rows hold one tile");
+  return kRows == kPaddedRows ? padded_stride<P, S>() : kRows == kSwizzledRows ? swizzled_stride<P>() : signal_stride<P, S>();
+}
 template <int P> STARSYNTH_LAYOUT_FN int filter_stride() { return P + 32; }  // h⁺[m] at m + 16, m ∈ [−16, P + 16)
 // The backward pass, which reads the filter's A fragments for every tile, stages each channel's
 // filter twice: h⁺[m] at m + 16 of an even row and at m + 15 of an odd row odd_row<P>() elements later,

@@ -49,22 +49,22 @@ void check(cudaError_t e, const char* what) { cuda::check(e, "gated_conv", what)
 template <int S = 1> constexpr size_t result_bytes() { return sizeof(bf16) * S * kTile * kChannels; }
 
 template <int P, int stride = filter_stride<P>()> constexpr size_t filter_bytes() { return sizeof(bf16) * kChannels * stride; }
-template <int P, int S = 1, bool kPadded = false> constexpr size_t signal_bytes() {
-  return sizeof(bf16) * kChannels * (kPadded ? padded_stride<P, S>() : signal_stride<P, S>());
+template <int P, int S, int kRows> constexpr size_t signal_bytes() {
+  return sizeof(bf16) * kChannels * row_stride<kRows, P, S>();
 }
 // The 16-tap forward pass reads its A fragments as aligned words from two filter rows, as the
 // backward pass does (Hyena-SE 165-169 us against 167-168 with one row: no worse, fewer shared
 // loads); at 128 taps that cost 7-20 % (H200: 262 -> 279 and 321 us in two tries; H100, with the
 // filter staged by quads: 258 -> 280).
 template <int P> constexpr bool kForwardTwoRows = P == 16;
-template <int P> constexpr bool kForwardPadded = P >= 32;
+template <int P> constexpr int kForwardRows = P >= 32 ? kPaddedRows : kSkewedRows;
 template <int P> __host__ __device__ constexpr int forward_filter_stride() {
   return kForwardTwoRows<P> ? two_row_stride<P>() : filter_stride<P>();
 }
 // The signal rows, once read, hold the results and then the gates q of the same outputs.
 template <int P, int S> constexpr size_t forward_bytes() {
   return filter_bytes<P, forward_filter_stride<P>()>() +
-         std::max(signal_bytes<P, S, kForwardPadded<P>>(), 2 * result_bytes<S>());
+         std::max(signal_bytes<P, S, kForwardRows<P>>(), 2 * result_bytes<S>());
 }
 // The forward pass's 128-tap staging with 16-byte accesses in two memory round trips (its 384
 // rows are three items a thread; all three fetched at once spill 60 bytes): the first fetches the
@@ -78,13 +78,9 @@ template <int P, int W> constexpr int kForwardStageBatch = P == 128 && W == 8 ? 
 template <int W> constexpr bool kAsyncInputs = W == 8;
 // The backward pass's rows: swizzled at 128 taps (where the shared loads bind), skewed below.
 template <int P> constexpr int kBackwardRows = P == kTile ? kSwizzledRows : kSkewedRows;
-template <int P> __host__ __device__ constexpr int backward_stride() {
-  return kBackwardRows<P> == kSwizzledRows ? swizzled_stride<P>() : signal_stride<P>();
-}
 // async: room for a tile's dy, v and k.
 template <int P> constexpr size_t backward_bytes(bool async) {
-  return filter_bytes<P, two_row_stride<P>()>() + 2 * sizeof(bf16) * kChannels * backward_stride<P>() +
-         2 * result_bytes() +
+  return filter_bytes<P, two_row_stride<P>()>() + 2 * signal_bytes<P, 1, kBackwardRows<P>>() + 2 * result_bytes() +
          (async ? 3 * result_bytes() : 0);
 }
 
@@ -97,9 +93,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
                    const float* __restrict__ h, const float* __restrict__ D, bf16* __restrict__ y, int64_t L,
                    int64_t C, int K, bool filter_quads) {
   constexpr int span = S * kTile, groups = kChannels / W, items = span * groups / kThreads;
-  constexpr bool two_rows = kForwardTwoRows<P>, padded_rows = kForwardPadded<P>;
-  constexpr int filter_row = forward_filter_stride<P>();
-  constexpr int signal_row = padded_rows ? padded_stride<P, S>() : signal_stride<P, S>();
+  constexpr bool two_rows = kForwardTwoRows<P>;
+  constexpr int rows = kForwardRows<P>, filter_row = forward_filter_stride<P>(), signal_row = row_stride<rows, P, S>();
   static_assert(span * groups % kThreads == 0, "every thread stores the same number of items");
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
@@ -113,18 +108,18 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     // rows take one more (kForwardStageBatch items a thread).
     constexpr int head_rows = 2 * kThreads / groups;
     FilterQuads<P, two_rows> filter;
-    SignalItems<W, padded_rows> head;
+    SignalItems<W, rows> head;
     filter.fetch_from(h, D, c0, C, K);
     head.fetch_from(k, v, base, t0 - P, kThreads, threadIdx.x, c0, L, C);
     filter.put(fs);
     head.put(zs, signal_row, k != nullptr, 0, kThreads, threadIdx.x);
-    stage_signal<W, padded_rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, head_rows,
-                                                           signal_rows<P, S>(), c0, L, C);
+    stage_signal<W, rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, head_rows,
+                                                    signal_rows<P, S>(), c0, L, C);
   } else {
     if (filter_quads) stage_filter_quads<P, two_rows>(fs, h, D, c0, C, K);
     else stage_filter<P, two_rows>(fs, h, D, c0, C, K);
-    stage_signal<W, padded_rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, 0,
-                                                           signal_rows<P, S>(), c0, L, C);
+    stage_signal<W, rows, kForwardStageBatch<P, W>>(zs, signal_row, k, v, base, t0 - P, 0,
+                                                    signal_rows<P, S>(), c0, L, C);
   }
   __syncthreads();
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
@@ -137,8 +132,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
 #pragma unroll
     for (int m = 0; m < 2; ++m) {
       const int c = kPerWarp * warp + 2 * j + m;
-      toeplitz_product<P, false, S, two_rows, padded_rows>(acc[m], fs + c * filter_row + 16, zs + c * signal_row,
-                                                           gid, tid);
+      toeplitz_product<P, false, S, two_rows, rows == kPaddedRows>(acc[m], fs + c * filter_row + 16,
+                                                                    zs + c * signal_row, gid, tid);
     }
 #pragma unroll
     for (int u = 0; u < S; ++u) words[j][u] = pack_pairs(acc[0][u], acc[1][u]);
@@ -196,8 +191,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
   bf16* zs = fs + kChannels * two_row_stride<P>();  // z at time t0 − P + r
-  bf16* gs = zs + kChannels * backward_stride<P>();  // g = dy·q at time t0 + r
-  bf16* s_out = gs + kChannels * backward_stride<P>();
+  constexpr int signal_row = row_stride<kBackwardRows<P>, P>();
+  bf16* gs = zs + kChannels * signal_row;  // g = dy·q at time t0 + r
+  bf16* s_out = gs + kChannels * signal_row;
   bf16* dz_out = s_out + kTile * kChannels;
   // kAsync: the tile's dy, v and k, [t][c], for the epilogue.
   static_assert(!kAsync || W == 8, "16-byte copies");
@@ -223,8 +219,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   // memory, so a tile fetches kTile new rows of each and only a block's first tile the P others.
   const int64_t first = int64_t(blockIdx.x) * tiles_per_block;
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
-  stage_signal<W, kBackwardRows<P>>(zs, backward_stride<P>(), k, v, base, first * kTile - P, 0, P, c0, L, C);
-  stage_signal<W, kBackwardRows<P>, 1, reversed_g>(gs, backward_stride<P>(), q, dy, base, first * kTile, 0, P, c0, L, C);
+  stage_signal<W, kBackwardRows<P>>(zs, signal_row, k, v, base, first * kTile - P, 0, P, c0, L, C);
+  stage_signal<W, kBackwardRows<P>, 1, reversed_g>(gs, signal_row, q, dy, base, first * kTile, 0, P, c0, L, C);
   // A tile's kTile new rows of z and g, rows [P, P + kTile) of each, fetched whole into registers
   // (with kPrefetch while the tile before is computed).
   constexpr int tile_items = kTile / 2 * (kChannels / W);
@@ -254,8 +250,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
-    z.put(zs, backward_stride<P>(), k != nullptr, P, tile_items, threadIdx.x);
-    g.template put<reversed_g>(gs, backward_stride<P>(), q != nullptr, P, tile_items, threadIdx.x);
+    z.put(zs, signal_row, k != nullptr, P, tile_items, threadIdx.x);
+    g.template put<reversed_g>(gs, signal_row, q != nullptr, P, tile_items, threadIdx.x);
     __syncthreads();
     if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
@@ -263,40 +259,40 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int j = 0; j < kPerWarp / 2; ++j) {
       const int c = kPerWarp * warp + 2 * j;  // and c + 1
       const bf16* hc = fs + c * two_row_stride<P>() + 16;
-      const bf16* zc = zs + c * backward_stride<P>();
-      const bf16* gc = gs + c * backward_stride<P>();
+      const bf16* zc = zs + c * signal_row;
+      const bf16* gc = gs + c * signal_row;
       if constexpr (fused_hankel) {
         float s[2][4] = {}, dz[2][4] = {};
         toeplitz_adjoint_hankel_product<P>(s[0], dz[0], dh_acc[2 * j], hc, zc, gc, gid, tid);
         toeplitz_adjoint_hankel_product<P>(s[1], dz[1], dh_acc[2 * j + 1], hc + two_row_stride<P>(),
-                                           zc + backward_stride<P>(), gc + backward_stride<P>(), gid, tid);
+                                           zc + signal_row, gc + signal_row, gid, tid);
         stage_pairs(s_out, pack_pairs(s[0], s[1]), c / 2, gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0], dz[1]), c / 2, gid, tid, 0, true);
       } else {
         float s[2][1][4] = {}, dz[2][1][4] = {};
         toeplitz_product<P, false, 1, true>(s[0], hc, zc, gid, tid);
-        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + backward_stride<P>(), gid, tid);
+        toeplitz_product<P, false, 1, true>(s[1], hc + two_row_stride<P>(), zc + signal_row, gid, tid);
         stage_pairs(s_out, pack_pairs(s[0][0], s[1][0]), c / 2, gid, tid);
         toeplitz_product<P, true, 1, true>(dz[0], hc, gc, gid, tid);
-        toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + backward_stride<P>(), gid, tid);
+        toeplitz_product<P, true, 1, true>(dz[1], hc + two_row_stride<P>(), gc + signal_row, gid, tid);
         stage_pairs(dz_out, pack_pairs(dz[0][0], dz[1][0]), c / 2, gid, tid);
         if constexpr (!correlate) {
 #pragma unroll
           for (int m = 0; m < 2; ++m)
-            hankel_product<P>(dh_acc[2 * j + m], gc + m * backward_stride<P>(), zc + m * backward_stride<P>(), gid, tid);
+            hankel_product<P>(dh_acc[2 * j + m], gc + m * signal_row, zc + m * signal_row, gid, tid);
         }
       }
     }
     if constexpr (correlate) {
       const int c = kPerWarp * warp + threadIdx.x % 32 / 8;
-      correlate_16(dh_taps, gs + c * backward_stride<P>(), zs + c * backward_stride<P>(), threadIdx.x % 8);
+      correlate_16(dh_taps, gs + c * signal_row, zs + c * signal_row, threadIdx.x % 8);
     }
     if constexpr (kAsync) copy_async_wait();
     __syncthreads();
     if (next < last) {  // rows [kTile, kTile + P) to [0, P): a shift by row_at(kTile), kTile a multiple of 128
       constexpr int from = row_at<kBackwardRows<P>>(kTile) / 2, words = row_at<kBackwardRows<P>>(P) / 2;
-      constexpr int row = backward_stride<P>() / 2;
-      static_assert(backward_stride<P>() % 2 == 0, "rows of whole words");
+      constexpr int row = signal_row / 2;
+      static_assert(signal_row % 2 == 0, "rows of whole words");
       uint32_t* zw = reinterpret_cast<uint32_t*>(zs);
       uint32_t* gw = reinterpret_cast<uint32_t*>(gs);
       // Not unrolled: unrolled, its addresses made the 128-tap gated kernel spill 24 bytes instead of
