@@ -26,6 +26,9 @@ struct GatedConvArgs {
   // each walking its share of the sequence in order; 0 lets them fill one wave of the device.
   // (Tests set it to 1, so that every block walks many tiles.)
   int64_t time_blocks = 0;
+  // The blocks one wave of the tensor-core backward pass holds; 0: the device's. (Tests set a few,
+  // so that small shapes take the launches of shapes that overfill a wave.)
+  int64_t wave_blocks = 0;
 };
 
 // Whether the kernels handle `taps` on the current device (their shared memory grows with it).

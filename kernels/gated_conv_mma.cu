@@ -33,6 +33,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <utility>
+#include <vector>
 
 #include "kernels/conv_layout.h"
 #include "kernels/conv_products.cuh"
@@ -187,7 +189,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     backward_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                     const float* __restrict__ h, const float* __restrict__ D, const bf16* __restrict__ dy,
                     bf16* __restrict__ dq, bf16* __restrict__ dk, bf16* __restrict__ dv, float* __restrict__ dh,
-                    float* __restrict__ dD, int64_t L, int64_t C, int K, int tiles_per_block) {
+                    float* __restrict__ dD, int64_t L, int64_t C, int K, int tiles_per_block,
+                    int channel_block0) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* fs = reinterpret_cast<bf16*>(smem);
   bf16* zs = fs + kChannels * two_row_stride<P>();  // z at time t0 − P + r
@@ -200,7 +203,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   bf16* dy_in = dz_out + kTile * kChannels;
   bf16* v_in = dy_in + kTile * kChannels;
   bf16* k_in = v_in + kTile * kChannels;
-  const int64_t c0 = int64_t(blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
+  const int64_t c0 = int64_t(channel_block0 + blockIdx.y) * kChannels, base = int64_t(blockIdx.z) * L * C;
   const int warp = threadIdx.x / 32, gid = threadIdx.x % 32 / 4, tid = threadIdx.x % 4;
   stage_filter<P, true>(fs, h, D, c0, C, K);
   // A 16-tap filter's gradient on the CUDA cores (correlate_16), a 128-tap one's in the pass that
@@ -389,14 +392,29 @@ bool vectorized(const GatedConvArgs& a, std::initializer_list<const void*> tenso
 template <int P> constexpr int kForwardTiles = P >= 32 ? 2 : 1;
 template <int P> constexpr int kForwardBlocks = P == 128 ? 4 : P >= 32 ? 3 : 6;
 
-// Tiles per backward block: enough blocks for one wave of as many as fit (more, shorter walks
-// would restage more halos and filters; more blocks than fit would queue a partial second wave),
-// or a.time_blocks along the sequence.
-int64_t tiles_per_block(const GatedConvArgs& a, int64_t tiles, int64_t channel_blocks, int resident) {
-  const int64_t wave = int64_t(std::max(resident, 1)) * multiprocessors();
+// Tiles per backward block, for channel_blocks groups of 32 channels in one launch: enough blocks
+// for one wave of as many as fit (more, shorter walks would restage more halos and filters), or
+// a.time_blocks along the sequence.
+int64_t tiles_per_block(const GatedConvArgs& a, int64_t tiles, int64_t channel_blocks, int64_t wave) {
   const int64_t blocks = a.time_blocks > 0 ? a.time_blocks : wave / (channel_blocks * a.batch);
   const int64_t along = std::clamp<int64_t>(blocks, 1, tiles);
   return (tiles + along - 1) / along;
+}
+
+// The backward pass's launches, as (first channel block, channel blocks): one, unless its
+// sequences (channel blocks × batch rows, one block each) overfill a wave, whose last few blocks
+// would then queue alone for a whole second one (at B=8 D=1088, 272 sequences on an H100's 264
+// slots, the backward pass took 1.5× its time at D=1056). Then whole sequences for as many
+// channel blocks as one wave holds, launch after launch, and the rest, fewer sequences than a
+// wave, split along time to fill the last.
+std::vector<std::pair<int64_t, int64_t>> backward_launches(const GatedConvArgs& a, int64_t channel_blocks,
+                                                           int64_t wave) {
+  const int64_t per_wave = wave / a.batch;  // channel blocks whose sequences fit one wave
+  if (a.time_blocks > 0 || channel_blocks * a.batch <= wave || per_wave == 0) return {{0, channel_blocks}};
+  std::vector<std::pair<int64_t, int64_t>> launches;
+  for (int64_t first = 0; first < channel_blocks; first += per_wave)
+    launches.emplace_back(first, std::min(per_wave, channel_blocks - first));
+  return launches;
 }
 
 template <int P, int W>
@@ -425,15 +443,18 @@ void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* 
   // Each block walks its tiles in order: the filter gradient leaves registers once per block.
   int resident = 0;
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, smem), "occupancy");
+  const int64_t wave = a.wave_blocks > 0 ? a.wave_blocks : int64_t(std::max(resident, 1)) * multiprocessors();
   const int64_t channel_blocks = (a.channels + kChannels - 1) / kChannels, tiles = (a.length + kTile - 1) / kTile;
-  const int64_t per_block = tiles_per_block(a, tiles, channel_blocks, resident);
-  const dim3 grid(unsigned((tiles + per_block - 1) / per_block), unsigned(channel_blocks), unsigned(a.batch));
-  kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
-      static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
-      static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<const bf16*>(dy),
-      static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), static_cast<float*>(dh),
-      static_cast<float*>(dD), a.length, a.channels, int(a.taps), int(per_block));
-  check(cudaGetLastError(), "tensor-core backward launch");
+  for (const auto& [first, count] : backward_launches(a, channel_blocks, wave)) {
+    const int64_t per_block = tiles_per_block(a, tiles, count, wave);
+    const dim3 grid(unsigned((tiles + per_block - 1) / per_block), unsigned(count), unsigned(a.batch));
+    kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
+        static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
+        static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<const bf16*>(dy),
+        static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), static_cast<float*>(dh),
+        static_cast<float*>(dD), a.length, a.channels, int(a.taps), int(per_block), int(first));
+    check(cudaGetLastError(), "tensor-core backward launch");
+  }
 }
 
 template <int W>

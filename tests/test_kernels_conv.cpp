@@ -84,9 +84,14 @@ struct RawOutputs {
   at::Tensor y, dy, dq, dk, dv, dh, dD;
 };
 
-std::optional<RawOutputs> run_raw(const Case& c, const Inputs& in, kernels::DType dtype, int64_t time_blocks = 0) {
+// The tensor-core backward pass's blocks: GatedConvArgs' time_blocks and wave_blocks.
+struct BackwardBlocks {
+  int64_t time = 0, wave = 0;
+};
+
+std::optional<RawOutputs> run_raw(const Case& c, const Inputs& in, kernels::DType dtype, BackwardBlocks blocks = {}) {
   kernels::GatedConvArgs a;
-  a.dtype = dtype, a.time_blocks = time_blocks;
+  a.dtype = dtype, a.time_blocks = blocks.time, a.wave_blocks = blocks.wave;
   a.batch = c.B, a.length = c.L, a.channels = c.C, a.taps = c.K;
   const at::Tensor h = in.h.reshape({c.C, c.K}).contiguous();
   a.q = c.q ? in.q.data_ptr() : nullptr, a.k = c.k ? in.k.data_ptr() : nullptr, a.v = in.v.data_ptr();
@@ -151,10 +156,12 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInFloat64) {
 // The bf16 kernels (tensor cores, filters of up to 128 taps) raw, outputs poisoned, against the
 // definition evaluated in float64 on the same bf16 inputs and the same bf16 dy. They round z = k·v,
 // g = dy·q and the filter to bf16 and each output once: 1e-2 of the largest value bounds that
-// (about 2^-9 per rounding). Each case runs twice: with the backward pass's blocks as the kernels
-// choose them (at these sizes mostly one per tile) and with one block along the sequence, which
-// walks all its tiles, carrying z's halo, g's lookahead and the filter gradient from one to the
-// next; several batches and sequences of many tiles exercise those.
+// (about 2^-9 per rounding). Each case runs three times: with the backward pass's blocks as the
+// kernels choose them (at these sizes mostly one per tile); with one block along the sequence,
+// which walks all its tiles, carrying z's halo, g's lookahead and the filter gradient from one to
+// the next; and as if a wave held 4 blocks, so that shapes of more sequences (batch rows of 32
+// channels) take several launches, of whole sequences and then of the rest split along time.
+// Several batches, channel groups and sequences of many tiles exercise those.
 TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
   REQUIRE_CUDA();
   std::vector<Case> cases = random_cases(24);
@@ -162,11 +169,13 @@ TEST(GatedConvKernel, WritesEveryOutputAndMatchesTheDefinitionInBFloat16) {
   cases.push_back({3, 777, 40, 7, true, false, true});
   cases.push_back({1, 2048, 96, 33, false, true, false});
   cases.push_back({2, 1500, 24, 64, true, true, false});
+  cases.push_back({2, 1000, 96, 128, true, true, true});  // 6 sequences: launches of 4 and of 2 split in two
   for (const Case& c : cases)
-    for (const int64_t time_blocks : {0, 1}) {
-      SCOPED_TRACE(describe(c) + " time_blocks=" + std::to_string(time_blocks));
+    for (const BackwardBlocks blocks : {BackwardBlocks{}, BackwardBlocks{1, 0}, BackwardBlocks{0, 4}}) {
+      SCOPED_TRACE(describe(c) + " time_blocks=" + std::to_string(blocks.time) +
+                   " wave_blocks=" + std::to_string(blocks.wave));
       const Inputs in = make_inputs(c, at::kBFloat16, 3);
-      const std::optional<RawOutputs> out = run_raw(c, in, kernels::DType::BFloat16, time_blocks);
+      const std::optional<RawOutputs> out = run_raw(c, in, kernels::DType::BFloat16, blocks);
       // Past 128 taps the CUDA-core kernels take over, and at 200 their float shared memory is too large.
       if (!out) {
         EXPECT_GT(c.K, 128);
