@@ -33,9 +33,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
-#include <utility>
-#include <vector>
 
+#include "kernels/conv_launch.h"
 #include "kernels/conv_layout.h"
 #include "kernels/conv_products.cuh"
 #include "kernels/conv_staging.cuh"
@@ -392,31 +391,6 @@ bool vectorized(const GatedConvArgs& a, std::initializer_list<const void*> tenso
 template <int P> constexpr int kForwardTiles = P >= 32 ? 2 : 1;
 template <int P> constexpr int kForwardBlocks = P == 128 ? 4 : P >= 32 ? 3 : 6;
 
-// Tiles per backward block, for channel_blocks groups of 32 channels in one launch: enough blocks
-// for one wave of as many as fit (more, shorter walks would restage more halos and filters), or
-// a.time_blocks along the sequence.
-int64_t tiles_per_block(const GatedConvArgs& a, int64_t tiles, int64_t channel_blocks, int64_t wave) {
-  const int64_t blocks = a.time_blocks > 0 ? a.time_blocks : wave / (channel_blocks * a.batch);
-  const int64_t along = std::clamp<int64_t>(blocks, 1, tiles);
-  return (tiles + along - 1) / along;
-}
-
-// The backward pass's launches, as (first channel block, channel blocks): one, unless its
-// sequences (channel blocks × batch rows, one block each) overfill a wave, whose last few blocks
-// would then queue alone for a whole second one (at B=8 D=1088, 272 sequences on an H100's 264
-// slots, the backward pass took 1.5× its time at D=1056). Then whole sequences for as many
-// channel blocks as one wave holds, launch after launch, and the rest, fewer sequences than a
-// wave, split along time to fill the last.
-std::vector<std::pair<int64_t, int64_t>> backward_launches(const GatedConvArgs& a, int64_t channel_blocks,
-                                                           int64_t wave) {
-  const int64_t per_wave = wave / a.batch;  // channel blocks whose sequences fit one wave
-  if (a.time_blocks > 0 || channel_blocks * a.batch <= wave || per_wave == 0) return {{0, channel_blocks}};
-  std::vector<std::pair<int64_t, int64_t>> launches;
-  for (int64_t first = 0; first < channel_blocks; first += per_wave)
-    launches.emplace_back(first, std::min(per_wave, channel_blocks - first));
-  return launches;
-}
-
 template <int P, int W>
 void forward(const GatedConvArgs& a, void* y) {
   constexpr int S = kForwardTiles<P>;
@@ -445,14 +419,14 @@ void backward(const GatedConvArgs& a, const void* dy, void* dq, void* dk, void* 
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, smem), "occupancy");
   const int64_t wave = a.wave_blocks > 0 ? a.wave_blocks : int64_t(std::max(resident, 1)) * multiprocessors();
   const int64_t channel_blocks = (a.channels + kChannels - 1) / kChannels, tiles = (a.length + kTile - 1) / kTile;
-  for (const auto& [first, count] : backward_launches(a, channel_blocks, wave)) {
-    const int64_t per_block = tiles_per_block(a, tiles, count, wave);
-    const dim3 grid(unsigned((tiles + per_block - 1) / per_block), unsigned(count), unsigned(a.batch));
+  for (const launch::BackwardLaunch& l : launch::backward_launches(a.batch, channel_blocks, tiles, wave, a.time_blocks)) {
+    const int64_t per_block = l.tiles_per_block;
+    const dim3 grid(unsigned((tiles + per_block - 1) / per_block), unsigned(l.groups), unsigned(a.batch));
     kernel<<<grid, kThreads, smem, static_cast<cudaStream_t>(a.stream)>>>(
         static_cast<const bf16*>(a.q), static_cast<const bf16*>(a.k), static_cast<const bf16*>(a.v),
         static_cast<const float*>(a.h), static_cast<const float*>(a.D), static_cast<const bf16*>(dy),
         static_cast<bf16*>(dq), static_cast<bf16*>(dk), static_cast<bf16*>(dv), static_cast<float*>(dh),
-        static_cast<float*>(dD), a.length, a.channels, int(a.taps), int(per_block), int(first));
+        static_cast<float*>(dD), a.length, a.channels, int(a.taps), int(per_block), int(l.first_group));
     check(cudaGetLastError(), "tensor-core backward launch");
   }
 }
