@@ -78,7 +78,9 @@ TEST(ConvLaunch, EverySequenceIsWalkedOnceAndNoLaunchOverfillsAWave) {
             }
           }
           EXPECT_EQ(next_group, groups);
-          if (groups * batch <= wave) EXPECT_EQ(launches.size(), 1u);
+          if (groups * batch <= wave) {
+            EXPECT_EQ(launches.size(), 1u);
+          }
         }
 }
 
