@@ -33,6 +33,11 @@ STARSYNTH_LAYOUT_FN int padded(int i) { return i + 8 * (i / 16); }
 // its halo moves 64 words a row, not 96) and no spill-prone lane constants (padded rows there ran
 // 603 -> 688 us), at the price of a few address operations a slice.
 STARSYNTH_LAYOUT_FN int swizzled(int i) { return i ^ (i >> 6 & 1) << 3; }
+// What swizzled() does to a B fragment's rows: for r = 16 n + x with x < 8 (n the fragment's
+// block, x = 2 tid), swizzled(r) = r + swizzle_flip(n) and swizzled(r + 8) = r + 8 − swizzle_flip(n)
+// (bit 6 of r is bit 2 of n; bit 3 is clear). So a lane's B addresses are one pointer plus
+// constants and an 8-element flip a slice, not a swizzle computed for every load.
+STARSYNTH_LAYOUT_FN int swizzle_flip(int n) { return 2 * (n & 4); }
 // The three layouts of staged rows, as SignalItems and the tests name them.
 enum RowLayout : int { kSkewedRows = 0, kPaddedRows = 1, kSwizzledRows = 2 };
 template <int kRows> STARSYNTH_LAYOUT_FN int row_at(int i) {

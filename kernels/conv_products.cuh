@@ -174,14 +174,16 @@ __device__ __forceinline__ void toeplitz_adjoint_hankel_product(float (&s)[4], f
   static_assert(P == kTile, "the Hankel product's slices are the Toeplitz product's k-slices 1 to P/16");
   ToeplitzSlices<P, false, true> slices(hc, gid, tid);
   ReversedHankelSlices<P> hankel(grc, gid, tid);
+  const bf16* zb = zc + 16 * gid + 2 * tid;  // B[r][n] = w[16 n + 16 k + r], n = gid, r = 2 tid
+  const bf16* gb = grc + 16 * gid + 2 * tid;
 #pragma unroll
   for (int k = 0; k <= P / 16; ++k) {
     uint32_t a[4];
     slices.slice(k, a);
-    const int r = 16 * gid + 16 * k + 2 * tid;
-    const uint32_t b0 = pair_at(zc + swizzled(r)), b1 = pair_at(zc + swizzled(r + 8));
+    const int flip = swizzle_flip(gid + k);  // swizzled(r) = r + flip, swizzled(r + 8) = r + 8 − flip
+    const uint32_t b0 = pair_at(zb + 16 * k + flip), b1 = pair_at(zb + 16 * k + 8 - flip);
     mma_16x8x16(s, a, b0, b1);
-    mma_16x8x16(dz, a, pair_at(grc + swizzled(r)), pair_at(grc + swizzled(r + 8)));
+    mma_16x8x16(dz, a, pair_at(gb + 16 * k + flip), pair_at(gb + 16 * k + 8 - flip));
     if (k >= 1) {  // hankel_product's slice k - 1
       uint32_t g[4];
       hankel.slice(k - 1, g);

@@ -96,6 +96,15 @@ TEST(ConvLayout, SwizzledRowsGiveEveryBFragmentOneWavefrontWithoutPadding) {
   EXPECT_EQ(swizzled_stride<128>() / 2 % 2, 1) << "odd in words";
 }
 
+// swizzle_flip: the swizzle of a B fragment's rows as one flip a block (toeplitz_adjoint_hankel_product).
+TEST(ConvLayout, SwizzledBRowsAreOneFlipABlock) {
+  for (int n = 0; n < (signal_rows<128>() - 16) / 16 + 1; ++n)
+    for (int x = 0; x < 8; x += 2) {
+      EXPECT_EQ(swizzled(16 * n + x), 16 * n + x + swizzle_flip(n)) << n << ", " << x;
+      EXPECT_EQ(swizzled(16 * n + x + 8), 16 * n + x + 8 - swizzle_flip(n)) << n << ", " << x;
+    }
+}
+
 TEST(ConvLayout, StagedRowsKeepPairsTogetherAndTilesApart) {
   for (Rows rows : {Rows::Skewed, Rows::Padded, Rows::Swizzled}) {
     for (int i = 0; i < 1024; i += 2) EXPECT_EQ(at(rows, i + 1), at(rows, i) + 1) << i;
