@@ -69,20 +69,26 @@ template <int P> STARSYNTH_LAYOUT_FN int odd_row() {
 template <int P> STARSYNTH_LAYOUT_FN int two_row_stride() { return 2 * odd_row<P>(); }
 // The backward pass at 128 taps stages g time-reversed (kernels/gated_conv_mma.cu says why): g's
 // row r, time t0 + r for r in [0, kTile + P), at row reversed_row<P>(r). A pair of rows (r, r + 1),
-// r even, is then the aligned word at reversed_row(r + 1), the later time in its low half; the next
-// tile's halo, g's rows [kTile, kTile + P), is rows [0, P) reversed, and moves up to [kTile, kTile +
-// P); its s and dz accumulators' index i is time kTile - 1 - i.
+// r even, is then the aligned word at reversed_row(r + 1); the next tile's halo, g's rows [kTile,
+// kTile + P), is rows [0, P) reversed, and moves up to [kTile, kTile + P); its s and dz
+// accumulators' index i is time kTile - 1 - i.
 template <int P> STARSYNTH_LAYOUT_FN int reversed_row(int r) { return kTile + P - 1 - r; }
+// swapped_pairs: at 128 taps the backward pass stores every word of z and of g with its halves
+// the other way round: z's rows (r, r + 1), r even, as (r + 1, r), and g's reversed word at
+// reversed_row(r + 1) as (r, r + 1), the earlier time in the low half. An MMA's sum over k is the
+// same when A and B swap the two elements of every k-pair alike, so the filter's causal A pairs,
+// (h⁺[y + 1], h⁺[y]), are its aligned words as loaded, without a permute each.
+constexpr bool swapped_pairs = true;
 // Its Hankel A (ReversedHankelSlices in kernels/conv_products.cuh) comes without 16-bit gathers:
 // lane (gid, tid) loads, for m = 0, 1, ..., the aligned word of g's rows hankel_word_row(gid, tid,
 // m) and the one after (the pair its fragment needs, for even gid), and odd lanes complete their
 // pair with the high half of the word that lane hankel_source_lane(lane) sends: its word m, or m + 1
 // from gid 0. hankel_selector: the __byte_perm selector that takes (own word, that word) to the
-// lane's pair, g[x] in the low half: even lanes swap their word's halves, odd lanes take its low
-// half and the other's high half.
+// lane's pair, swapped as z's B pairs are (swapped_pairs): g[x + 1] in the low half. Even lanes swap
+// their word's halves, odd lanes take the other word's low half and their own high half.
 STARSYNTH_LAYOUT_FN int hankel_word_row(int gid, int tid, int m) { return 2 * tid + (gid & ~1) + 8 * m; }
 STARSYNTH_LAYOUT_FN int hankel_source_lane(int lane) { return (lane + 4) % 32; }
-STARSYNTH_LAYOUT_FN unsigned hankel_selector(int gid) { return gid & 1 ? 0x7610u : 0x1032u; }
+STARSYNTH_LAYOUT_FN unsigned hankel_selector(int gid) { return gid & 1 ? 0x3254u : 0x1032u; }
 // Results (the convolution, and the backward pass's s and dz) are staged as bf16, as the composite
 // rounds them too, [time][channel] in rows of 16 words: word p of row t, the channel pair (2p, 2p + 1),
 // sits at p ^ pair_swizzle(t), so that a warp's 32 stores of one pair (times gid + 32 tid, from the

@@ -27,12 +27,16 @@ __device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4
 // two pairs to fetch per slice, not three.
 // kTwoRows: hc points at h⁺[0] of the row holding the lane's pairs as aligned words (x even for
 // the even row; the lane's x all have one parity, that of `row` or of row + 1).
-template <int P, bool kAdjoint, bool kTwoRows = false>
+// kSwapped: the pair with its halves the other way round (swapped_pairs), for the causal product
+// the aligned word as loaded.
+template <int P, bool kAdjoint, bool kTwoRows = false, bool kSwapped = false>
 __device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row, int tid) {
+  static_assert(!kSwapped || (kTwoRows && !kAdjoint), "swapped pairs only where they cost nothing");
   const int r = 16 * s + 2 * tid;
   if constexpr (kTwoRows) {
     // (h⁺[x], h⁺[x + 1]) with x = r − row, or (h⁺[y + 1], h⁺[y]) with y = P + row − r − 1: halves swapped.
     if constexpr (kAdjoint) return pair_at(hc + r - row);
+    else if constexpr (kSwapped) return pair_at(hc + P + row - r - 1);
     else return __byte_perm(pair_at(hc + P + row - r - 1), 0, 0x1032);
   } else {
     auto at = [hc](int i, int r) { return kAdjoint ? hc[r - i] : hc[P + i - r]; };
@@ -42,8 +46,8 @@ __device__ __forceinline__ uint32_t toeplitz_pair(const bf16* hc, int s, int row
 
 // The A fragments of a Toeplitz product's slices, walked in order (slice(0), slice(1), ...): each
 // fetches its lo and the next slice's hi, and carries that hi over. kTwoRows: hc points at h⁺[0] of
-// the even of two filter rows (two_row_stride).
-template <int P, bool kAdjoint, bool kTwoRows>
+// the even of two filter rows (two_row_stride). kSwapped: as toeplitz_pair.
+template <int P, bool kAdjoint, bool kTwoRows, bool kSwapped = false>
 struct ToeplitzSlices {
   const bf16* hc;
   int gid, tid;
@@ -55,12 +59,12 @@ struct ToeplitzSlices {
       const bool odd = (gid & 1) != (kAdjoint ? 0 : 1);
       if (odd) hc += odd_row<P>() - 1;
     }
-    hi = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, 0, gid + 8, tid);
+    hi = toeplitz_pair<P, kAdjoint, kTwoRows, kSwapped>(hc, 0, gid + 8, tid);
   }
 
   __device__ __forceinline__ void slice(int s, uint32_t (&a)[4]) {
-    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s, gid, tid);
-    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows>(hc, s + 1, gid + 8, tid);
+    const uint32_t lo = toeplitz_pair<P, kAdjoint, kTwoRows, kSwapped>(hc, s, gid, tid);
+    const uint32_t next = toeplitz_pair<P, kAdjoint, kTwoRows, kSwapped>(hc, s + 1, gid + 8, tid);
     a[0] = lo, a[1] = hi, a[2] = next, a[3] = lo;
     hi = next;
   }
@@ -118,12 +122,12 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
 
 // The Hankel A fragments (A[b][t'] = g[t' + b]) of slices j = 0, 1, ... of a tile, from g staged
 // time-reversed in swizzled rows, without 16-bit gathers: a lane's fragment of slice j holds the
-// pairs (g[x], g[x + 1]) for x = 16 j + 2 tid + gid + {0, 8, 16}, which for even gid are g_rev's
-// aligned words with their halves swapped, and for odd gid straddle two words. So each lane loads
-// the aligned word m holding g's rows x_m and x_m + 1 (hankel_word_row: its own pair's word for
-// even gid); odd lanes take its low half (g[x_m + 1]) and the high half of the next pair's word
-// (g[x_m + 2]), which lane + 4 (gid + 1, same tid) holds as its own word m, or, for gid 7, gid 0's
-// word m + 1. 17 word loads and 17 shuffles a tile instead of 34 16-bit loads (the 128-tap backward
+// pairs (g[x + 1], g[x]) (swapped_pairs) for x = 16 j + 2 tid + gid + {0, 8, 16}, which for even gid
+// are g_rev's aligned words with their halves swapped, and for odd gid straddle two words. So each
+// lane loads the aligned word m holding g's rows x_m and x_m + 1 (hankel_word_row: its own pair's
+// word for even gid); odd lanes take its high half (g[x_m + 1]) and the low half of the next pair's
+// word (g[x_m + 2]), which lane + 4 (gid + 1, same tid) holds as its own word m, or, for gid 7,
+// gid 0's word m + 1. 17 word loads and 17 shuffles a tile instead of 34 16-bit loads (the 128-tap backward
 // pass is bound by the shared-memory pipe; with the reversed, swizzled rows Hyena-MR's backward ran
 // 600 -> 547 us at B=8 on an H100). The shuffles need the whole warp, which runs the products in lockstep.
 template <int P>
@@ -140,11 +144,11 @@ struct ReversedHankelSlices {
     ahead = word(1);
     current = reg(word(0), ahead);
   }
-  // g's rows x_m and x_m + 1 as one aligned word of g_rev (the later time in its low half).
+  // g's rows x_m and x_m + 1 as one aligned word of g_rev (swapped_pairs: x_m in its low half).
   __device__ __forceinline__ uint32_t word(int m) const {
     return pair_at(grc + swizzled(reversed_row<P>(first + 8 * m + 1)));
   }
-  // (g[x], g[x + 1]) for x = x_m + (gid & 1), from the lane's word m and word m + 1 (`next`).
+  // (g[x + 1], g[x]) for x = x_m + (gid & 1), from the lane's word m and word m + 1 (`next`).
   __device__ __forceinline__ uint32_t reg(uint32_t own, uint32_t next) const {
     const uint32_t neighbour = __shfl_sync(0xffffffffu, gid == 0 ? next : own, from);
     return __byte_perm(own, neighbour, selector);
@@ -172,7 +176,7 @@ __device__ __forceinline__ void toeplitz_adjoint_hankel_product(float (&s)[4], f
                                                                 const bf16* hc, const bf16* zc, const bf16* grc,
                                                                 int gid, int tid) {
   static_assert(P == kTile, "the Hankel product's slices are the Toeplitz product's k-slices 1 to P/16");
-  ToeplitzSlices<P, false, true> slices(hc, gid, tid);
+  ToeplitzSlices<P, false, true, swapped_pairs> slices(hc, gid, tid);
   ReversedHankelSlices<P> hankel(grc, gid, tid);
   const bf16* zb = zc + 16 * gid + 2 * tid;  // B[r][n] = w[16 n + 16 k + r], n = gid, r = 2 tid
   const bf16* gb = grc + 16 * gid + 2 * tid;

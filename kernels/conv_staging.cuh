@@ -97,8 +97,9 @@ struct SignalItems {
   }
 
   // kReversedP > 0: the rows are g's of the 128-tap backward pass, stored time-reversed (row r at
-  // reversed_row<kReversedP>(r)), a word's halves swapped.
-  template <int kReversedP = 0>
+  // reversed_row<kReversedP>(r)), time r + 1 in a word's low half. kSwappedPairs: each word's halves
+  // the other way round (the 128-tap backward pass's swapped_pairs).
+  template <int kReversedP = 0, bool kSwappedPairs = false>
   __device__ __forceinline__ void put(bf16* dst, int stride, bool gated, int r_first, int items, int first) const {
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
@@ -107,7 +108,7 @@ struct SignalItems {
       const int r = r_first + 2 * (item / kGroups), c = W * (item % kGroups);
       const int at = kReversedP > 0 ? reversed_row<kReversedP>(r + 1) : r;
       uint32_t* word = reinterpret_cast<uint32_t*>(dst + c * stride + row_at<kRows>(at));
-      constexpr int later = kReversedP > 0 ? 0 : 1;  // the half that holds time r + 1
+      constexpr int later = (kReversedP > 0) == kSwappedPairs ? 1 : 0;  // the half that holds time r + 1
       if constexpr (W == 8) {
         // Per time, the channel pairs (2p, 2p + 1) as words; then per channel its two times as one.
         uint32_t w[2][4];
@@ -135,7 +136,7 @@ struct SignalItems {
 // The signal rows r ∈ [r_begin, r_end) of a block's channels, as SignalItems describes, kBatch
 // items a thread at a time. A plain loop: for the forward pass it measured faster than fetching
 // the whole tile into registers first, which costs occupancy.
-template <int W, int kRows, int kBatch = 1, int kReversedP = 0>
+template <int W, int kRows, int kBatch = 1, int kReversedP = 0, bool kSwappedPairs = false>
 __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* a, const bf16* b, int64_t base,
                                              int64_t t_first, int r_begin, int r_end, int64_t c0, int64_t L,
                                              int64_t C) {
@@ -143,7 +144,7 @@ __device__ __forceinline__ void stage_signal(bf16* dst, int stride, const bf16* 
   for (int first = threadIdx.x; first < items; first += kBatch * kThreads) {
     SignalItems<W, kRows, kBatch> batch;
     batch.fetch_from(a, b, base, t_first + r_begin, items, first, c0, L, C);
-    batch.template put<kReversedP>(dst, stride, a != nullptr, r_begin, items, first);
+    batch.template put<kReversedP, kSwappedPairs>(dst, stride, a != nullptr, r_begin, items, first);
   }
 }
 

@@ -210,6 +210,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   // Hankel MMAs.
   constexpr bool correlate = P == 16, fused_hankel = P == kTile;
   constexpr int reversed_g = fused_hankel ? P : 0;  // stage_signal's and put's kReversedP for g
+  constexpr bool swapped = fused_hankel && swapped_pairs;  // z's and g's words (conv_layout.h)
   float dh_acc[kPerWarp][4] = {};  // the Hankel MMAs' accumulators, one per channel of the warp
   // correlate: lane l takes chunk l % 8 of channel kPerWarp warp + l / 8 and holds its share of
   // that channel's taps. (Both indices are derived where used: held across the tile loop, they
@@ -221,8 +222,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   // memory, so a tile fetches kTile new rows of each and only a block's first tile the P others.
   const int64_t first = int64_t(blockIdx.x) * tiles_per_block;
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
-  stage_signal<W, kBackwardRows<P>>(zs, signal_row, k, v, base, first * kTile - P, 0, P, c0, L, C);
-  stage_signal<W, kBackwardRows<P>, 1, reversed_g>(gs, signal_row, q, dy, base, first * kTile, 0, P, c0, L, C);
+  stage_signal<W, kBackwardRows<P>, 1, 0, swapped>(zs, signal_row, k, v, base, first * kTile - P, 0, P, c0, L, C);
+  stage_signal<W, kBackwardRows<P>, 1, reversed_g, swapped>(gs, signal_row, q, dy, base, first * kTile, 0, P, c0, L,
+                                                           C);
   // A tile's kTile new rows of z and g, rows [P, P + kTile) of each, fetched whole into registers
   // (with kPrefetch while the tile before is computed).
   constexpr int tile_items = kTile / 2 * (kChannels / W);
@@ -252,8 +254,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
-    z.put(zs, signal_row, k != nullptr, P, tile_items, threadIdx.x);
-    g.template put<reversed_g>(gs, signal_row, q != nullptr, P, tile_items, threadIdx.x);
+    z.template put<0, swapped>(zs, signal_row, k != nullptr, P, tile_items, threadIdx.x);
+    g.template put<reversed_g, swapped>(gs, signal_row, q != nullptr, P, tile_items, threadIdx.x);
     __syncthreads();
     if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.

@@ -264,9 +264,9 @@ TEST(ConvLayout, TheCudaCoreFilterGradientReadsContiguousRuns) {
 }
 
 // The 128-tap backward pass's g, staged time-reversed (reversed_row): SignalItems::put writes the
-// rows (r, r + 1) of an item, r even, as one word at reversed_row(r + 1), later time first; the halo,
-// this tile's rows [kTile, kTile + P), is the next tile's rows [0, P): a shift up by whole words,
-// clear of the rows [P, P + kTile) staged next.
+// rows (r, r + 1) of an item, r even, as one word at reversed_row(r + 1) (its halves as
+// swapped_pairs says); the halo, this tile's rows [kTile, kTile + P), is the next tile's rows [0,
+// P): a shift up by whole words, clear of the rows [P, P + kTile) staged next.
 TEST(ConvLayout, ReversedRowsKeepPairsAlignedAndTheHaloMovesUpByWholeWords) {
   constexpr int P = 128;
   for (int r = 0; r < kTile + P; r += 2) {
@@ -322,9 +322,9 @@ TEST(ConvLayout, TheCausalProductOverReversedRowsIsTheAdjointProduct) {
 
 // The Hankel A from the reversed rows without 16-bit gathers (ReversedHankelSlices): a warp
 // emulated lane by lane (lane = 4 gid + tid, as the MMA fragments number them), with __shfl_sync
-// and __byte_perm as PTX defines them, must give every lane the pair (g[x], g[x + 1]), g[x] in the
-// low half, for x = 2 tid + gid + 8 m, the rows of its fragment registers; each load of word m
-// takes one wavefront.
+// and __byte_perm as PTX defines them, must give every lane the pair of g[x] and g[x + 1], its
+// halves as z's B pairs have theirs, for x = 2 tid + gid + 8 m, the rows of its fragment registers;
+// each load of word m takes one wavefront.
 uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t selector) {
   const uint64_t bytes = uint64_t(y) << 32 | x;
   uint32_t out = 0;
@@ -336,7 +336,12 @@ TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
   constexpr int P = 128, kWords = 2 * kTile / 16 + 2;  // words 0 .. 17: slices 0 to 7 and one ahead
   std::vector<uint16_t> staged(swizzled_stride<P>(), 0);
   auto g = [](int row) { return uint16_t(1000 + row); };  // distinct, so a wrong row shows
-  for (int row = 0; row < kTile + P; ++row) staged[swizzled(reversed_row<P>(row))] = g(row);
+  // SignalItems::put's words: rows (r, r + 1) at reversed_row(r + 1), swapped_pairs: r in the low half.
+  for (int r = 0; r < kTile + P; r += 2) {
+    const int at = swizzled(reversed_row<P>(r + 1));
+    staged[at + (swapped_pairs ? 0 : 1)] = g(r);
+    staged[at + (swapped_pairs ? 1 : 0)] = g(r + 1);
+  }
   auto word = [&](int lane, int m) {
     const int at = swizzled(reversed_row<P>(hankel_word_row(lane / 4, lane % 4, m) + 1));
     EXPECT_EQ(at % 2, 0) << "lane " << lane << ", word " << m << ": not an aligned 32-bit load";
@@ -352,8 +357,9 @@ TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
       const uint32_t sent = word(source, source / 4 == 0 ? m + 1 : m);  // gid 0 sends the word ahead
       const uint32_t pair = byte_perm(word(lane, m), sent, hankel_selector(gid));
       const int x = 2 * tid + gid + 8 * m;
-      EXPECT_EQ(pair & 0xffff, g(x)) << "lane " << lane << ", word " << m;
-      EXPECT_EQ(pair >> 16, g(x + 1)) << "lane " << lane << ", word " << m;
+      // As z's B pairs (swapped_pairs): g[x + 1] in the low half.
+      EXPECT_EQ(pair & 0xffff, g(swapped_pairs ? x + 1 : x)) << "lane " << lane << ", word " << m;
+      EXPECT_EQ(pair >> 16, g(swapped_pairs ? x : x + 1)) << "lane " << lane << ", word " << m;
     }
   }
 }
