@@ -89,6 +89,17 @@ constexpr bool swapped_pairs = true;
 STARSYNTH_LAYOUT_FN int hankel_word_row(int gid, int tid, int m) { return 2 * tid + (gid & ~1) + 8 * m; }
 STARSYNTH_LAYOUT_FN int hankel_source_lane(int lane) { return (lane + 4) % 32; }
 STARSYNTH_LAYOUT_FN unsigned hankel_selector(int gid) { return gid & 1 ? 0x3254u : 0x1032u; }
+// Where those words sit: word m of a lane whose word 0 is at element u = reversed_row(x_0 + 1) of
+// g_rev is at swizzled(u − 8 m) = u − 8 m + swizzle_shift((u >> 3) − m), the swizzle depending on
+// bits 0 and 3 of (u − 8 m) >> 3 = (u >> 3) − m. The lanes' u lie in two runs of 8 (x_0 ∈ [0, 12]),
+// so a lane's addresses are one pointer plus, a word, one of two constants (hankel_word_offset):
+// not a swizzle computed per load.
+STARSYNTH_LAYOUT_FN int swizzle_shift(int block8) { return block8 >> 3 & 1 ? (block8 & 1 ? -8 : 8) : 0; }
+template <int P> STARSYNTH_LAYOUT_FN int hankel_upper_run() { return reversed_row<P>(1) >> 3; }
+// upper: whether the lane's u >> 3 is hankel_upper_run (else one less).
+template <int P> STARSYNTH_LAYOUT_FN int hankel_word_offset(bool upper, int m) {
+  return -8 * m + swizzle_shift(hankel_upper_run<P>() - (upper ? 0 : 1) - m);
+}
 // Results (the convolution, and the backward pass's s and dz) are staged as bf16, as the composite
 // rounds them too, [time][channel] in rows of 16 words: word p of row t, the channel pair (2p, 2p + 1),
 // sits at p ^ pair_swizzle(t), so that a warp's 32 stores of one pair (times gid + 32 tid, from the

@@ -132,21 +132,23 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
 // 600 -> 547 us at B=8 on an H100). The shuffles need the whole warp, which runs the products in lockstep.
 template <int P>
 struct ReversedHankelSlices {
-  const bf16* grc;
-  int gid, first;
+  const bf16* words;  // word 0 (element u of g_rev); word m is at hankel_word_offset(upper, m) from it
+  bool upper;
+  int gid;
   uint32_t selector;
   int from;
   uint32_t ahead, current;  // word m + 1 and the register of pairs at x_m (m = 2 j)
 
   __device__ __forceinline__ ReversedHankelSlices(const bf16* g_rev, int gid_, int tid)
-      : grc(g_rev), gid(gid_), first(hankel_word_row(gid_, tid, 0)),
+      : words(g_rev + reversed_row<P>(hankel_word_row(gid_, tid, 0) + 1)),
+        upper(reversed_row<P>(hankel_word_row(gid_, tid, 0) + 1) >> 3 == hankel_upper_run<P>()), gid(gid_),
         selector(hankel_selector(gid_)), from(hankel_source_lane(threadIdx.x % 32)) {
     ahead = word(1);
     current = reg(word(0), ahead);
   }
   // g's rows x_m and x_m + 1 as one aligned word of g_rev (swapped_pairs: x_m in its low half).
   __device__ __forceinline__ uint32_t word(int m) const {
-    return pair_at(grc + swizzled(reversed_row<P>(first + 8 * m + 1)));
+    return pair_at(words + (upper ? hankel_word_offset<P>(true, m) : hankel_word_offset<P>(false, m)));
   }
   // (g[x + 1], g[x]) for x = x_m + (gid & 1), from the lane's word m and word m + 1 (`next`).
   __device__ __forceinline__ uint32_t reg(uint32_t own, uint32_t next) const {

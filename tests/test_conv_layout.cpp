@@ -364,6 +364,21 @@ TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
   }
 }
 
+// hankel_word_offset: every lane's word m, at swizzled(reversed_row(x_m + 1)), is its word 0's
+// element plus one of two constants.
+TEST(ConvLayout, HankelWordsAreOnePointerAndOneOfTwoConstants) {
+  constexpr int P = 128;
+  for (int gid = 0; gid < 8; ++gid)
+    for (int tid = 0; tid < 4; ++tid) {
+      const int u = reversed_row<P>(hankel_word_row(gid, tid, 0) + 1), run = u >> 3;
+      ASSERT_TRUE(run == hankel_upper_run<P>() || run == hankel_upper_run<P>() - 1) << gid << ", " << tid;
+      for (int m = 0; m < 2 * kTile / 16 + 2; ++m)
+        EXPECT_EQ(u + hankel_word_offset<P>(run == hankel_upper_run<P>(), m),
+                  swizzled(reversed_row<P>(hankel_word_row(gid, tid, m) + 1)))
+            << "lane " << 4 * gid + tid << ", word " << m;
+    }
+}
+
 TEST(ConvLayout, TwoFilterRowsGiveAlignedPairsInDistinctBanks) {
   expect_filter_pairs_aligned_in_distinct_banks<16, false>();
   expect_filter_pairs_aligned_in_distinct_banks<16, true>();
