@@ -223,8 +223,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t first = int64_t(blockIdx.x) * tiles_per_block;
   const int64_t last = ::min(first + tiles_per_block, (L + kTile - 1) / kTile);
   stage_signal<W, kBackwardRows<P>, 1, 0, swapped>(zs, signal_row, k, v, base, first * kTile - P, 0, P, c0, L, C);
-  stage_signal<W, kBackwardRows<P>, 1, reversed_g, swapped>(gs, signal_row, q, dy, base, first * kTile, 0, P, c0, L,
-                                                           C);
+  stage_signal<W, kBackwardRows<P>, 1, reversed_g, swapped>(gs, signal_row, q, dy, base, first * kTile, 0, P,
+                                                           c0, L, C);
   // A tile's kTile new rows of z and g, rows [P, P + kTile) of each, fetched whole into registers
   // (with kPrefetch while the tile before is computed).
   constexpr int tile_items = kTile / 2 * (kChannels / W);
