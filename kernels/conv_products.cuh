@@ -128,8 +128,9 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
 // word for even gid); odd lanes take its high half (g[x_m + 1]) and the low half of the next pair's
 // word (g[x_m + 2]), which lane + 4 (gid + 1, same tid) holds as its own word m, or, for gid 7,
 // gid 0's word m + 1. 17 word loads and 17 shuffles a tile instead of 34 16-bit loads (the 128-tap backward
-// pass is bound by the shared-memory pipe; with the reversed, swizzled rows Hyena-MR's backward ran
-// 600 -> 547 us at B=8 on an H100). The shuffles need the whole warp, which runs the products in lockstep.
+// pass was then bound by the shared-memory pipe; with the reversed, swizzled rows Hyena-MR's backward
+// ran 600 -> 547 us at B=8 on an H100, and now waits on latency instead). The shuffles need the whole
+// warp, which runs the products in lockstep.
 template <int P>
 struct ReversedHankelSlices {
   const bf16* words;  // word 0 (element u of g_rev); word m is at hankel_word_offset(upper, m) from it
