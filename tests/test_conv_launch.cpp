@@ -18,13 +18,17 @@ int64_t blocks(const BackwardLaunch& l, int64_t batch, int64_t tiles) {
   return (tiles + l.tiles_per_block - 1) / l.tiles_per_block * l.groups * batch;
 }
 
+void expect_launch(const BackwardLaunch& l, int64_t first_group, int64_t groups, int64_t tiles_per_block) {
+  EXPECT_EQ(l.first_group, first_group);
+  EXPECT_EQ(l.groups, groups);
+  EXPECT_EQ(l.tiles_per_block, tiles_per_block);
+}
+
 TEST(ConvLaunch, SequencesThatFitOneWaveTakeOneLaunch) {
   // B=8 L=8192 D=1024: 32 groups of 32 channels, 64 tiles, 256 sequences of one block each.
   const std::vector<BackwardLaunch> b8 = backward_launches(8, 32, 64, kH100Wave, 0);
   ASSERT_EQ(b8.size(), 1u);
-  EXPECT_EQ(b8[0].first_group, 0);
-  EXPECT_EQ(b8[0].groups, 32);
-  EXPECT_EQ(b8[0].tiles_per_block, 64);
+  expect_launch(b8[0], 0, 32, 64);
   // B=1 L=8192 D=4096: 128 sequences, each split in two to fill the wave.
   const std::vector<BackwardLaunch> b1 = backward_launches(1, 128, 64, kH100Wave, 0);
   ASSERT_EQ(b1.size(), 1u);
@@ -38,21 +42,16 @@ TEST(ConvLaunch, APartialSecondWaveBecomesALaunchSplitAlongTime) {
   // of 2 tiles each (256 blocks).
   const std::vector<BackwardLaunch> l = backward_launches(8, 34, 64, kH100Wave, 0);
   ASSERT_EQ(l.size(), 2u);
-  EXPECT_EQ(l[0].first_group, 0);
-  EXPECT_EQ(l[0].groups, 33);
-  EXPECT_EQ(l[0].tiles_per_block, 64);
+  expect_launch(l[0], 0, 33, 64);
   EXPECT_EQ(blocks(l[0], 8, 64), 264);
-  EXPECT_EQ(l[1].first_group, 33);
-  EXPECT_EQ(l[1].groups, 1);
-  EXPECT_EQ(l[1].tiles_per_block, 2);
+  expect_launch(l[1], 33, 1, 2);
   EXPECT_EQ(blocks(l[1], 8, 64), 256);
 }
 
 TEST(ConvLaunch, TimeBlocksAndBatchesLargerThanAWaveKeepOneLaunch) {
   const std::vector<BackwardLaunch> walk = backward_launches(8, 34, 64, kH100Wave, 1);
   ASSERT_EQ(walk.size(), 1u);
-  EXPECT_EQ(walk[0].groups, 34);
-  EXPECT_EQ(walk[0].tiles_per_block, 64) << "time_blocks = 1: one block walks each sequence";
+  expect_launch(walk[0], 0, 34, 64);  // time_blocks = 1: one block walks each sequence
   const std::vector<BackwardLaunch> wide = backward_launches(300, 2, 16, kH100Wave, 0);
   ASSERT_EQ(wide.size(), 1u);
   EXPECT_EQ(wide[0].tiles_per_block, 16);
