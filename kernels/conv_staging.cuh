@@ -96,6 +96,43 @@ struct SignalItems {
     }
   }
 
+  // fetch_from for all kBatch·kThreads items of rows at or after the sequence's start, addressed
+  // as one block-uniform pointer (row0 = base + t_first·C + c0) plus a thread's 32-bit offset and
+  // bounded by two 32-bit tests against block-uniform counts: the rows left in the sequence from
+  // t_first and the block's channels below C. Where every item is inside (all but a sequence's
+  // last tile) the loads are unconditional, without the zero fill. (The 128-tap backward pass's
+  // per-tile fetch, in 64-bit arithmetic with 64-bit bounds: 8 % of its instructions.) Needs
+  // 2·kBatch·kThreads / kGroups rows of C channels to fit in an int.
+  __device__ __forceinline__ void fetch_rows(const bf16* pa, const bf16* pb, int64_t row0, int rows_left,
+                                             int cols_left, int first, int C) {
+    constexpr int kRowsSpanned = 2 * kBatch * kThreads / kGroups;
+    static_assert(kBatch * kThreads % kGroups == 0, "the items fill whole rows");
+    if (rows_left >= kRowsSpanned && cols_left >= kChannels) {
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int offset = (r + half) * C + c;
+          b[j][half] = fetch<W>(pb + row0 + offset);
+          a[j][half] = pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
+        }
+      }
+      return;
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int offset = (r + half) * C + c;
+        const bool inside = r + half < rows_left && c < cols_left;
+        b[j][half] = inside ? fetch<W>(pb + row0 + offset) : zeros<W>();
+        a[j][half] = inside && pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
+      }
+    }
+  }
+
   // kReversedP > 0: the rows are g's of the 128-tap backward pass, stored time-reversed (row r at
   // reversed_row<kReversedP>(r)), time r + 1 in a word's low half. kSwappedPairs: each word's halves
   // the other way round (the 128-tap backward pass's swapped_pairs).

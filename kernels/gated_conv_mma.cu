@@ -230,26 +230,34 @@ __global__ void __launch_bounds__(kThreads, 2)
   constexpr int tile_items = kTile / 2 * (kChannels / W);
   static_assert(tile_items % kThreads == 0, "every thread fetches the same number of items");
   SignalItems<W, kBackwardRows<P>, tile_items / kThreads> z, g;
+  // Per tile, global addresses are a block-uniform pointer to the tile's first element plus a
+  // thread's 32-bit offset (t·C + c: applies() bounds C), and bounds are 32-bit tests against the
+  // rows left in the sequence and the block's channels. (In 64-bit arithmetic, with 64-bit bounds,
+  // they were a quarter of the 128-tap kernel's instructions.)
+  const int C32 = int(C), cols_left = int(::min(C - c0, int64_t(kChannels)));
+  auto rows_left = [&](int64_t t) { return int(::max(::min(L - t, int64_t(kTile)), int64_t(-1))); };
   auto fetch_tile = [&](int64_t tile) {
-    z.fetch_from(k, v, base, tile * kTile, tile_items, threadIdx.x, c0, L, C);
-    g.fetch_from(q, dy, base, tile * kTile + P, tile_items, threadIdx.x, c0, L, C);
+    const int64_t tz = tile * kTile, tg = tz + P;
+    z.fetch_rows(k, v, base + tz * C + c0, rows_left(tz), cols_left, threadIdx.x, C32);
+    g.fetch_rows(q, dy, base + tg * C + c0, rows_left(tg), cols_left, threadIdx.x, C32);
   };
   if constexpr (kPrefetch) fetch_tile(first);
   for (int64_t tile = first; tile < last; ++tile) {
-    const int64_t t0 = tile * kTile, next = tile + 1;
+    const int64_t t0 = tile * kTile, next = tile + 1, at0 = base + t0 * C + c0;
+    const int rows = rows_left(t0);
+    constexpr int groups = kChannels / W;
+    static_assert(kTile * groups % kThreads == 0, "every thread copies and stores the same number of items");
     __syncthreads();  // the previous tile's readers are done
     if constexpr (kAsync) {
-      constexpr int groups = kChannels / W;
 #pragma unroll
       for (int n = 0; n < kTile * groups / kThreads; ++n) {
         const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
-        if (t0 + t >= L || c0 + c >= C) continue;
-        const int64_t i = base + (t0 + t) * C + c0 + c;
-        const int at = kChannels * t + c;
-        if (q) copy_async_16(dy_in + at, dy + i);
+        if (t >= rows || c >= cols_left) continue;
+        const int offset = t * C32 + c, at = kChannels * t + c;
+        if (q) copy_async_16(dy_in + at, dy + at0 + offset);
         if (k) {
-          copy_async_16(v_in + at, v + i);
-          copy_async_16(k_in + at, k + i);
+          copy_async_16(v_in + at, v + at0 + offset);
+          copy_async_16(k_in + at, k + at0 + offset);
         }
       }
     }
@@ -309,22 +317,25 @@ __global__ void __launch_bounds__(kThreads, 2)
         else gw[i] = gw[i + from];
       }
     }
-    constexpr int groups = kChannels / W;
-    for (int item = threadIdx.x; item < kTile * groups; item += kThreads) {
-      const int t = item / groups, c = W * (item % groups);
-      if (t0 + t >= L || c0 + c >= C) continue;
-      const int64_t i = base + (t0 + t) * C + c0 + c;
+#pragma unroll
+    for (int n = 0; n < kTile * groups / kThreads; ++n) {
+      const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
+      if (t >= rows || c >= cols_left) continue;
+      const int offset = t * C32 + c;
       if constexpr (W == 8) {
         const uint4 dz = result_words(dz_out, t, c);
         const int at = kChannels * t + c;
-        if (q) store_words(dq + i, mul_bf16x8(result_words(s_out, t, c), fetch<8>(kAsync ? dy_in + at : dy + i)));
+        if (q)
+          store_words(dq + at0 + offset,
+                      mul_bf16x8(result_words(s_out, t, c), fetch<8>(kAsync ? dy_in + at : dy + at0 + offset)));
         if (k) {
-          store_words(dk + i, mul_bf16x8(fetch<8>(kAsync ? v_in + at : v + i), dz));
-          store_words(dv + i, mul_bf16x8(fetch<8>(kAsync ? k_in + at : k + i), dz));
+          store_words(dk + at0 + offset, mul_bf16x8(fetch<8>(kAsync ? v_in + at : v + at0 + offset), dz));
+          store_words(dv + at0 + offset, mul_bf16x8(fetch<8>(kAsync ? k_in + at : k + at0 + offset), dz));
         } else {
-          store_words(dv + i, dz);
+          store_words(dv + at0 + offset, dz);
         }
       } else {
+        const int64_t i = at0 + offset;
         const float dz = result_at(dz_out, t, c);
         if (q) dq[i] = __float2bfloat16(__bfloat162float(dy[i]) * result_at(s_out, t, c));
         if (k) {
@@ -452,9 +463,13 @@ void backward_padded(const GatedConvArgs& a, const void* dy, void* dq, void* dk,
 }  // namespace
 
 constexpr int kMaxTaps = 128;
+// The backward pass addresses a tile's elements as 32-bit offsets from its first: kTile rows of C.
+constexpr int64_t kMaxChannels = INT32_MAX / kTile;
 
 bool applies(const GatedConvArgs& a) {
-  if (a.dtype != DType::BFloat16 || a.taps > kMaxTaps || (a.length + kTile - 1) / kTile > 65535) return false;
+  if (a.dtype != DType::BFloat16 || a.taps > kMaxTaps || (a.length + kTile - 1) / kTile > 65535 ||
+      a.channels > kMaxChannels)
+    return false;
   int device = 0, major = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "compute capability");
