@@ -40,6 +40,27 @@ __device__ __forceinline__ uint4 mul_bf16x8(const uint4& a, const uint4& b) {
   return make_uint4(mul_bf16x2(a.x, b.x), mul_bf16x2(a.y, b.y), mul_bf16x2(a.z, b.z), mul_bf16x2(a.w, b.w));
 }
 
+// Special registers read afresh (volatile: never hoisted, never shared between uses), so that what a
+// tile loop derives from them (global offsets, shared addresses, the block's channels) is recomputed
+// where used, a few integer instructions, instead of held across the loop: at 128 registers the
+// 128-tap backward pass spilled such values and reloaded them every tile (a local load whose wait
+// drew 4-12 % of its stall samples).
+__device__ __forceinline__ int fresh_thread() {
+  int r;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ int fresh_block_y() {
+  int r;
+  asm volatile("mov.u32 %0, %%ctaid.y;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ int fresh_block_z() {
+  int r;
+  asm volatile("mov.u32 %0, %%ctaid.z;" : "=r"(r));
+  return r;
+}
+
 // Raw elements of W consecutive channels, as fetched: global loads go out together, into
 // registers, before any of them is used, so a tile costs one memory round trip, not one per row.
 template <int W> using Raw = std::conditional_t<W == 8, uint4, bf16>;

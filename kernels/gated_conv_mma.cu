@@ -234,25 +234,30 @@ __global__ void __launch_bounds__(kThreads, 2)
   // thread's 32-bit offset (t·C + c: applies() bounds C), and bounds are 32-bit tests against the
   // rows left in the sequence and the block's channels. (In 64-bit arithmetic, with 64-bit bounds,
   // they were a quarter of the 128-tap kernel's instructions.)
-  const int C32 = int(C), cols_left = int(::min(C - c0, int64_t(kChannels)));
+  // Within the tile loop they come from fresh_* reads of the thread's and block's indices.
+  const int C32 = int(C);
+  auto fresh_c0 = [&] { return int64_t(channel_block0 + fresh_block_y()) * kChannels; };
+  auto origin = [&](int64_t t) { return int64_t(fresh_block_z()) * L * C + t * C + fresh_c0(); };
+  auto cols_left = [&] { return int(::min(C - fresh_c0(), int64_t(kChannels))); };
   auto rows_left = [&](int64_t t) { return int(::max(::min(L - t, int64_t(kTile)), int64_t(-1))); };
   auto fetch_tile = [&](int64_t tile) {
     const int64_t tz = tile * kTile, tg = tz + P;
-    z.fetch_rows(k, v, base + tz * C + c0, rows_left(tz), cols_left, threadIdx.x, C32);
-    g.fetch_rows(q, dy, base + tg * C + c0, rows_left(tg), cols_left, threadIdx.x, C32);
+    z.fetch_rows(k, v, origin(tz), rows_left(tz), cols_left(), fresh_thread(), C32);
+    g.fetch_rows(q, dy, origin(tg), rows_left(tg), cols_left(), fresh_thread(), C32);
   };
   if constexpr (kPrefetch) fetch_tile(first);
   for (int64_t tile = first; tile < last; ++tile) {
-    const int64_t t0 = tile * kTile, next = tile + 1, at0 = base + t0 * C + c0;
-    const int rows = rows_left(t0);
+    const int64_t t0 = tile * kTile, next = tile + 1;
     constexpr int groups = kChannels / W;
     static_assert(kTile * groups % kThreads == 0, "every thread copies and stores the same number of items");
     __syncthreads();  // the previous tile's readers are done
     if constexpr (kAsync) {
+      const int64_t at0 = origin(t0);
+      const int rows = rows_left(t0), cols = cols_left(), thread = fresh_thread();
 #pragma unroll
       for (int n = 0; n < kTile * groups / kThreads; ++n) {
-        const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
-        if (t >= rows || c >= cols_left) continue;
+        const int item = thread + n * kThreads, t = item / groups, c = W * (item % groups);
+        if (t >= rows || c >= cols) continue;
         const int offset = t * C32 + c, at = kChannels * t + c;
         if (q) copy_async_16(dy_in + at, dy + at0 + offset);
         if (k) {
@@ -262,8 +267,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
-    z.template put<0, swapped>(zs, signal_row, k != nullptr, P, tile_items, threadIdx.x);
-    g.template put<reversed_g, swapped>(gs, signal_row, q != nullptr, P, tile_items, threadIdx.x);
+    z.template put<0, swapped>(zs, signal_row, k != nullptr, P, tile_items, fresh_thread());
+    g.template put<reversed_g, swapped>(gs, signal_row, q != nullptr, P, tile_items, fresh_thread());
     __syncthreads();
     if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
@@ -318,7 +323,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         // A thread's words are one column of its rows, kThreads / words rows apart: one address
         // and a constant step, not a division per word (14 -> 8 instructions a word at 128 taps).
         constexpr int step = kThreads / words * row;
-        const int i0 = threadIdx.x / words * row + threadIdx.x % words;
+        const int thread = fresh_thread(), i0 = thread / words * row + thread % words;
 #pragma unroll 1
         for (int i = i0; i < i0 + kChannels * words / kThreads * step; i += step) move(i);
       } else {
@@ -326,10 +331,12 @@ __global__ void __launch_bounds__(kThreads, 2)
         for (int item = threadIdx.x; item < kChannels * words; item += kThreads) move(item / words * row + item % words);
       }
     }
+    const int64_t at0 = origin(t0);
+    const int rows = rows_left(t0), cols = cols_left(), thread = fresh_thread();
 #pragma unroll
     for (int n = 0; n < kTile * groups / kThreads; ++n) {
-      const int item = threadIdx.x + n * kThreads, t = item / groups, c = W * (item % groups);
-      if (t >= rows || c >= cols_left) continue;
+      const int item = thread + n * kThreads, t = item / groups, c = W * (item % groups);
+      if (t >= rows || c >= cols) continue;
       const int offset = t * C32 + c;
       if constexpr (W == 8) {
         const uint4 dz = result_words(dz_out, t, c);
