@@ -234,16 +234,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   // thread's 32-bit offset (t·C + c: applies() bounds C), and bounds are 32-bit tests against the
   // rows left in the sequence and the block's channels. (In 64-bit arithmetic, with 64-bit bounds,
   // they were a quarter of the 128-tap kernel's instructions.)
-  // Within the tile loop they come from fresh_* reads of the thread's and block's indices.
+  // At 128 taps, within the tile loop, they come from fresh_* reads of the thread's and block's
+  // indices (spill 16 -> 0 B; at 16 taps, which has registers to spare, the ungated pass measured
+  // 196 -> 215 us with them).
+  constexpr bool fresh = fused_hankel;
+  auto thread = [] { return fresh ? fresh_thread() : int(threadIdx.x); };
+  auto block_c0 = [&] { return int64_t(channel_block0 + (fresh ? fresh_block_y() : int(blockIdx.y))) * kChannels; };
+  auto origin = [&](int64_t t) { return (fresh ? int64_t(fresh_block_z()) * L * C : base) + t * C + block_c0(); };
+  auto cols_left = [&] { return int(::min(C - block_c0(), int64_t(kChannels))); };
   const int C32 = int(C);
-  auto fresh_c0 = [&] { return int64_t(channel_block0 + fresh_block_y()) * kChannels; };
-  auto origin = [&](int64_t t) { return int64_t(fresh_block_z()) * L * C + t * C + fresh_c0(); };
-  auto cols_left = [&] { return int(::min(C - fresh_c0(), int64_t(kChannels))); };
   auto rows_left = [&](int64_t t) { return int(::max(::min(L - t, int64_t(kTile)), int64_t(-1))); };
   auto fetch_tile = [&](int64_t tile) {
     const int64_t tz = tile * kTile, tg = tz + P;
-    z.fetch_rows(k, v, origin(tz), rows_left(tz), cols_left(), fresh_thread(), C32);
-    g.fetch_rows(q, dy, origin(tg), rows_left(tg), cols_left(), fresh_thread(), C32);
+    z.fetch_rows(k, v, origin(tz), rows_left(tz), cols_left(), thread(), C32);
+    g.fetch_rows(q, dy, origin(tg), rows_left(tg), cols_left(), thread(), C32);
   };
   if constexpr (kPrefetch) fetch_tile(first);
   for (int64_t tile = first; tile < last; ++tile) {
@@ -253,10 +257,10 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();  // the previous tile's readers are done
     if constexpr (kAsync) {
       const int64_t at0 = origin(t0);
-      const int rows = rows_left(t0), cols = cols_left(), thread = fresh_thread();
+      const int rows = rows_left(t0), cols = cols_left(), lane_thread = thread();
 #pragma unroll
       for (int n = 0; n < kTile * groups / kThreads; ++n) {
-        const int item = thread + n * kThreads, t = item / groups, c = W * (item % groups);
+        const int item = lane_thread + n * kThreads, t = item / groups, c = W * (item % groups);
         if (t >= rows || c >= cols) continue;
         const int offset = t * C32 + c, at = kChannels * t + c;
         if (q) copy_async_16(dy_in + at, dy + at0 + offset);
@@ -267,8 +271,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
-    z.template put<0, swapped>(zs, signal_row, k != nullptr, P, tile_items, fresh_thread());
-    g.template put<reversed_g, swapped>(gs, signal_row, q != nullptr, P, tile_items, fresh_thread());
+    z.template put<0, swapped>(zs, signal_row, k != nullptr, P, tile_items, thread());
+    g.template put<reversed_g, swapped>(gs, signal_row, q != nullptr, P, tile_items, thread());
     __syncthreads();
     if (kPrefetch && next < last) fetch_tile(next);
     // The warp's channels two at a time, so that s and dz are staged as bf16 pairs.
@@ -323,7 +327,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         // A thread's words are one column of its rows, kThreads / words rows apart: one address
         // and a constant step, not a division per word (14 -> 8 instructions a word at 128 taps).
         constexpr int step = kThreads / words * row;
-        const int thread = fresh_thread(), i0 = thread / words * row + thread % words;
+        const int i0 = thread() / words * row + thread() % words;
 #pragma unroll 1
         for (int i = i0; i < i0 + kChannels * words / kThreads * step; i += step) move(i);
       } else {
@@ -332,10 +336,10 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     const int64_t at0 = origin(t0);
-    const int rows = rows_left(t0), cols = cols_left(), thread = fresh_thread();
+    const int rows = rows_left(t0), cols = cols_left(), lane_thread = thread();
 #pragma unroll
     for (int n = 0; n < kTile * groups / kThreads; ++n) {
-      const int item = thread + n * kThreads, t = item / groups, c = W * (item % groups);
+      const int item = lane_thread + n * kThreads, t = item / groups, c = W * (item % groups);
       if (t >= rows || c >= cols) continue;
       const int offset = t * C32 + c;
       if constexpr (W == 8) {
