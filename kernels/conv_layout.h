@@ -81,19 +81,20 @@ template <int P> STARSYNTH_LAYOUT_FN int reversed_row(int r) { return kTile + P 
 constexpr bool swapped_pairs = true;
 // Its Hankel A (ReversedHankelSlices in kernels/conv_products.cuh) comes without 16-bit gathers:
 // lane (gid, tid) loads, for m = 0, 1, ..., the aligned word of g's rows hankel_word_row(gid, tid,
-// m) and the one after (the pair its fragment needs, for even gid), and odd lanes complete their
-// pair with the high half of the word that lane hankel_source_lane(lane) sends: its word m, or m + 1
-// from gid 0. hankel_selector: the __byte_perm selector that takes (own word, that word) to the
-// lane's pair, swapped as z's B pairs are (swapped_pairs): g[x + 1] in the low half. Even lanes swap
-// their word's halves, odd lanes take the other word's low half and their own high half.
+// m) and the one after (the pair its fragment needs, for even gid), and the word of rows
+// hankel_partner_row(gid, tid, m) and the one after: for odd gid the next pair's, whose low half
+// completes its pair; for even gid its own again. hankel_selector: the __byte_perm selector that
+// takes (own word, partner word) to the lane's pair, swapped as z's B pairs are (swapped_pairs):
+// g[x + 1] in the low half. Even lanes swap their word's halves, odd lanes take the partner's low
+// half and their own high half.
 STARSYNTH_LAYOUT_FN int hankel_word_row(int gid, int tid, int m) { return 2 * tid + (gid & ~1) + 8 * m; }
-STARSYNTH_LAYOUT_FN int hankel_source_lane(int lane) { return (lane + 4) % 32; }
+STARSYNTH_LAYOUT_FN int hankel_partner_row(int gid, int tid, int m) { return hankel_word_row(gid, tid, m) + 2 * (gid & 1); }
 STARSYNTH_LAYOUT_FN unsigned hankel_selector(int gid) { return gid & 1 ? 0x3254u : 0x1032u; }
 // Where those words sit: word m of a lane whose word 0 is at element u = reversed_row(x_0 + 1) of
 // g_rev is at swizzled(u − 8 m) = u − 8 m + swizzle_shift((u >> 3) − m), the swizzle depending on
-// bits 0 and 3 of (u − 8 m) >> 3 = (u >> 3) − m. The lanes' u lie in two runs of 8 (x_0 ∈ [0, 12]),
-// so a lane's addresses are one pointer plus, a word, one of two constants (hankel_word_offset):
-// not a swizzle computed per load.
+// bits 0 and 3 of (u − 8 m) >> 3 = (u >> 3) − m. The lanes' u, own and partner words alike, lie in
+// two runs of 8 (x_0 ∈ [0, 14]), so a lane's addresses are two pointers plus, a word, one of two
+// constants (hankel_word_offset): not a swizzle computed per load.
 STARSYNTH_LAYOUT_FN int swizzle_shift(int block8) { return block8 >> 3 & 1 ? (block8 & 1 ? -8 : 8) : 0; }
 template <int P> STARSYNTH_LAYOUT_FN int hankel_upper_run() { return reversed_row<P>(1) >> 3; }
 // upper: whether the lane's u >> 3 is hankel_upper_run (else one less).

@@ -125,43 +125,41 @@ __device__ __forceinline__ void hankel_product(float (&dh)[4], const bf16* gc, c
 // pairs (g[x + 1], g[x]) (swapped_pairs) for x = 16 j + 2 tid + gid + {0, 8, 16}, which for even gid
 // are g_rev's aligned words with their halves swapped, and for odd gid straddle two words. So each
 // lane loads the aligned word m holding g's rows x_m and x_m + 1 (hankel_word_row: its own pair's
-// word for even gid); odd lanes take its high half (g[x_m + 1]) and the low half of the next pair's
-// word (g[x_m + 2]), which lane + 4 (gid + 1, same tid) holds as its own word m, or, for gid 7,
-// gid 0's word m + 1. 17 word loads and 17 shuffles a tile instead of 34 16-bit loads (the 128-tap backward
-// pass was then bound by the shared-memory pipe; with the reversed, swizzled rows Hyena-MR's backward
-// ran 600 -> 547 us at B=8 on an H100, and now waits on latency instead). The shuffles need the whole
-// warp, which runs the products in lockstep.
+// word for even gid) and a partner word (hankel_partner_row): for odd lanes the next pair's, whose
+// low half (g[x_m + 2]) completes the pair with the own word's high half (g[x_m + 1]); even lanes
+// load their own word again. Two aligned loads and a permute a pair, each load one wavefront. (The
+// partner word was a shuffle from lane + 4 before, 600 -> 547 us with the reversed, swizzled rows:
+// a shuffle behind a select behind the load, a longer chain to the MMA than a second load.)
 template <int P>
 struct ReversedHankelSlices {
-  const bf16* words;  // word 0 (element u of g_rev); word m is at hankel_word_offset(upper, m) from it
-  bool upper;
-  int gid;
+  // Word 0 (element u of g_rev) of the lane's own and partner words; word m is at
+  // hankel_word_offset(upper, m) from it.
+  const bf16* own;
+  const bf16* partner;
+  bool own_upper, partner_upper;
   uint32_t selector;
-  int from;
-  uint32_t ahead, current;  // word m + 1 and the register of pairs at x_m (m = 2 j)
+  uint32_t current;  // the pair at x_m (m = 2 j)
 
-  __device__ __forceinline__ ReversedHankelSlices(const bf16* g_rev, int gid_, int tid)
-      : words(g_rev + reversed_row<P>(hankel_word_row(gid_, tid, 0) + 1)),
-        upper(reversed_row<P>(hankel_word_row(gid_, tid, 0) + 1) >> 3 == hankel_upper_run<P>()), gid(gid_),
-        selector(hankel_selector(gid_)), from(hankel_source_lane(threadIdx.x % 32)) {
-    ahead = word(1);
-    current = reg(word(0), ahead);
+  __device__ __forceinline__ ReversedHankelSlices(const bf16* g_rev, int gid, int tid)
+      : own(g_rev + reversed_row<P>(hankel_word_row(gid, tid, 0) + 1)),
+        partner(g_rev + reversed_row<P>(hankel_partner_row(gid, tid, 0) + 1)),
+        own_upper(reversed_row<P>(hankel_word_row(gid, tid, 0) + 1) >> 3 == hankel_upper_run<P>()),
+        partner_upper(reversed_row<P>(hankel_partner_row(gid, tid, 0) + 1) >> 3 == hankel_upper_run<P>()),
+        selector(hankel_selector(gid)) {
+    current = pair(0);
   }
-  // g's rows x_m and x_m + 1 as one aligned word of g_rev (swapped_pairs: x_m in its low half).
-  __device__ __forceinline__ uint32_t word(int m) const {
-    return pair_at(words + (upper ? hankel_word_offset<P>(true, m) : hankel_word_offset<P>(false, m)));
+  __device__ __forceinline__ static uint32_t word(const bf16* first, bool upper, int m) {
+    return pair_at(first + (upper ? hankel_word_offset<P>(true, m) : hankel_word_offset<P>(false, m)));
   }
-  // (g[x + 1], g[x]) for x = x_m + (gid & 1), from the lane's word m and word m + 1 (`next`).
-  __device__ __forceinline__ uint32_t reg(uint32_t own, uint32_t next) const {
-    const uint32_t neighbour = __shfl_sync(0xffffffffu, gid == 0 ? next : own, from);
-    return __byte_perm(own, neighbour, selector);
+  // (g[x + 1], g[x]) for x = x_m + (gid & 1).
+  __device__ __forceinline__ uint32_t pair(int m) const {
+    return __byte_perm(word(own, own_upper, m), word(partner, partner_upper, m), selector);
   }
-  // Slice j's fragment, called for j = 0, 1, ... in order: registers 2j, 2j + 1 and 2j + 2.
+  // Slice j's fragment, called for j = 0, 1, ... in order: pairs 2j, 2j + 1 and 2j + 2.
   __device__ __forceinline__ void slice(int j, uint32_t (&a)[4]) {
-    const uint32_t w2 = word(2 * j + 2), w3 = word(2 * j + 3);
-    const uint32_t middle = reg(ahead, w2), last = reg(w2, w3);
+    const uint32_t middle = pair(2 * j + 1), last = pair(2 * j + 2);
     a[0] = current, a[1] = middle, a[2] = middle, a[3] = last;  // A[b][t + 8] = A[b + 8][t]
-    current = last, ahead = w3;
+    current = last;
   }
 };
 

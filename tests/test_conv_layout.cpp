@@ -321,10 +321,10 @@ TEST(ConvLayout, TheCausalProductOverReversedRowsIsTheAdjointProduct) {
 }
 
 // The Hankel A from the reversed rows without 16-bit gathers (ReversedHankelSlices): a warp
-// emulated lane by lane (lane = 4 gid + tid, as the MMA fragments number them), with __shfl_sync
-// and __byte_perm as PTX defines them, must give every lane the pair of g[x] and g[x + 1], its
-// halves as z's B pairs have theirs, for x = 2 tid + gid + 8 m, the rows of its fragment registers;
-// each load of word m takes one wavefront.
+// emulated lane by lane (lane = 4 gid + tid, as the MMA fragments number them), with __byte_perm
+// as PTX defines it, must give every lane the pair of g[x] and g[x + 1], its halves as z's B pairs
+// have theirs, for x = 2 tid + gid + 8 m, the rows of its fragment registers; each load of an own
+// or a partner word m takes one wavefront.
 uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t selector) {
   const uint64_t bytes = uint64_t(y) << 32 | x;
   uint32_t out = 0;
@@ -332,8 +332,10 @@ uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t selector) {
   return out;
 }
 
-TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
-  constexpr int P = 128, kWords = 2 * kTile / 16 + 2;  // words 0 .. 17: slices 0 to 7 and one ahead
+constexpr int kHankelWords = 2 * kTile / 16 + 1;  // pairs 0 .. 16: slices 0 to 7
+
+TEST(ConvLayout, TheLoadedHankelPairsAreTheGatheredOnes) {
+  constexpr int P = 128;
   std::vector<uint16_t> staged(swizzled_stride<P>(), 0);
   auto g = [](int row) { return uint16_t(1000 + row); };  // distinct, so a wrong row shows
   // SignalItems::put's words: rows (r, r + 1) at reversed_row(r + 1), swapped_pairs: r in the low half.
@@ -342,20 +344,24 @@ TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
     staged[at + (swapped_pairs ? 0 : 1)] = g(r);
     staged[at + (swapped_pairs ? 1 : 0)] = g(r + 1);
   }
-  auto word = [&](int lane, int m) {
-    const int at = swizzled(reversed_row<P>(hankel_word_row(lane / 4, lane % 4, m) + 1));
-    EXPECT_EQ(at % 2, 0) << "lane " << lane << ", word " << m << ": not an aligned 32-bit load";
+  auto element = [](int row) { return swizzled(reversed_row<P>(row + 1)); };  // of the word of rows (row, row + 1)
+  auto word = [&](int row) {
+    const int at = element(row);
+    EXPECT_EQ(at % 2, 0) << "row " << row << ": not an aligned 32-bit load";
     return uint32_t(staged[at]) | uint32_t(staged[at + 1]) << 16;
   };
-  for (int m = 0; m + 1 < kWords; ++m) {
-    std::vector<std::vector<int>> loads;
-    for (int lane = 0; lane < 32; ++lane)
-      loads.push_back({swizzled(reversed_row<P>(hankel_word_row(lane / 4, lane % 4, m) + 1)) / 2});
-    EXPECT_EQ(wavefronts(loads), 1) << "word " << m;
+  for (int m = 0; m < kHankelWords; ++m) {
+    std::vector<std::vector<int>> own, partner;
     for (int lane = 0; lane < 32; ++lane) {
-      const int gid = lane / 4, tid = lane % 4, source = hankel_source_lane(lane);
-      const uint32_t sent = word(source, source / 4 == 0 ? m + 1 : m);  // gid 0 sends the word ahead
-      const uint32_t pair = byte_perm(word(lane, m), sent, hankel_selector(gid));
+      own.push_back({element(hankel_word_row(lane / 4, lane % 4, m)) / 2});
+      partner.push_back({element(hankel_partner_row(lane / 4, lane % 4, m)) / 2});
+    }
+    EXPECT_EQ(wavefronts(own), 1) << "own word " << m;
+    EXPECT_EQ(wavefronts(partner), 1) << "partner word " << m;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int gid = lane / 4, tid = lane % 4;
+      const uint32_t pair = byte_perm(word(hankel_word_row(gid, tid, m)), word(hankel_partner_row(gid, tid, m)),
+                                      hankel_selector(gid));
       const int x = 2 * tid + gid + 8 * m;
       // As z's B pairs (swapped_pairs): g[x + 1] in the low half.
       EXPECT_EQ(pair & 0xffff, g(swapped_pairs ? x + 1 : x)) << "lane " << lane << ", word " << m;
@@ -364,19 +370,19 @@ TEST(ConvLayout, TheShuffledHankelPairsAreTheGatheredOnes) {
   }
 }
 
-// hankel_word_offset: every lane's word m, at swizzled(reversed_row(x_m + 1)), is its word 0's
-// element plus one of two constants.
+// hankel_word_offset: every lane's own and partner word m, at swizzled(reversed_row(x_m + 1)), is
+// its word 0's element plus one of two constants.
 TEST(ConvLayout, HankelWordsAreOnePointerAndOneOfTwoConstants) {
   constexpr int P = 128;
   for (int gid = 0; gid < 8; ++gid)
-    for (int tid = 0; tid < 4; ++tid) {
-      const int u = reversed_row<P>(hankel_word_row(gid, tid, 0) + 1), run = u >> 3;
-      ASSERT_TRUE(run == hankel_upper_run<P>() || run == hankel_upper_run<P>() - 1) << gid << ", " << tid;
-      for (int m = 0; m < 2 * kTile / 16 + 2; ++m)
-        EXPECT_EQ(u + hankel_word_offset<P>(run == hankel_upper_run<P>(), m),
-                  swizzled(reversed_row<P>(hankel_word_row(gid, tid, m) + 1)))
-            << "lane " << 4 * gid + tid << ", word " << m;
-    }
+    for (int tid = 0; tid < 4; ++tid)
+      for (auto row : {hankel_word_row, hankel_partner_row}) {
+        const int u = reversed_row<P>(row(gid, tid, 0) + 1), run = u >> 3;
+        ASSERT_TRUE(run == hankel_upper_run<P>() || run == hankel_upper_run<P>() - 1) << gid << ", " << tid;
+        for (int m = 0; m < kHankelWords; ++m)
+          EXPECT_EQ(u + hankel_word_offset<P>(run == hankel_upper_run<P>(), m), swizzled(reversed_row<P>(row(gid, tid, m) + 1)))
+              << "lane " << 4 * gid + tid << ", word " << m;
+      }
 }
 
 TEST(ConvLayout, TwoFilterRowsGiveAlignedPairsInDistinctBanks) {
