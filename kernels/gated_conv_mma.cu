@@ -233,10 +233,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   // Per tile, global addresses are a block-uniform pointer to the tile's first element plus a
   // thread's 32-bit offset (t·C + c: applies() bounds C), and bounds are 32-bit tests against the
   // rows left in the sequence and the block's channels. (In 64-bit arithmetic, with 64-bit bounds,
-  // they were a quarter of the 128-tap kernel's instructions.)
+  // they cost the 128-tap kernel 5.8 M of its 238 M warp instructions at B=8 L=8K D=1024, and the
+  // short convolution's backward pass ran 208 -> 193 us without them on an H100.)
   // At 128 taps, within the tile loop, they come from fresh_* reads of the thread's and block's
-  // indices (spill 16 -> 0 B; at 16 taps, which has registers to spare, the ungated pass measured
-  // 196 -> 215 us with them).
+  // indices: held across the loop, they spilled (nvcc 13: 16 B, reloaded every tile) and Hyena-MR's
+  // backward pass ran 546 -> 582 us; fresh, 0 B. At 16 taps, which has registers to spare, the
+  // ungated pass measured 196 -> 215 us with them, so there they are read once.
   constexpr bool fresh = fused_hankel;
   auto thread = [] { return fresh ? fresh_thread() : int(threadIdx.x); };
   auto block_c0 = [&] { return int64_t(channel_block0 + (fresh ? fresh_block_y() : int(blockIdx.y))) * kChannels; };
