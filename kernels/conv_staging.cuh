@@ -128,30 +128,21 @@ struct SignalItems {
                                              int cols_left, int first, int C) {
     constexpr int kRowsSpanned = 2 * kBatch * kThreads / kGroups;
     static_assert(kBatch * kThreads % kGroups == 0, "the items fill whole rows");
-    if (rows_left >= kRowsSpanned && cols_left >= kChannels) {
+    auto load = [&](auto whole) {  // whole: std::true_type where every item is inside (no tests)
 #pragma unroll
       for (int j = 0; j < kBatch; ++j) {
         const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
           const int offset = (r + half) * C + c;
-          b[j][half] = fetch<W>(pb + row0 + offset);
-          a[j][half] = pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
+          const bool inside = decltype(whole)::value || (r + half < rows_left && c < cols_left);
+          b[j][half] = inside ? fetch<W>(pb + row0 + offset) : zeros<W>();
+          a[j][half] = inside && pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
         }
       }
-      return;
-    }
-#pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int offset = (r + half) * C + c;
-        const bool inside = r + half < rows_left && c < cols_left;
-        b[j][half] = inside ? fetch<W>(pb + row0 + offset) : zeros<W>();
-        a[j][half] = inside && pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
-      }
-    }
+    };
+    if (rows_left >= kRowsSpanned && cols_left >= kChannels) load(std::true_type{});
+    else load(std::false_type{});
   }
 
   // kReversedP > 0: the rows are g's of the 128-tap backward pass, stored time-reversed (row r at

@@ -251,26 +251,33 @@ __global__ void __launch_bounds__(kThreads, 2)
     z.fetch_rows(k, v, origin(tz), rows_left(tz), cols_left(), thread(), C32);
     g.fetch_rows(q, dy, origin(tg), rows_left(tg), cols_left(), thread(), C32);
   };
+  // The async copy's and the epilogue's items of the tile at t0: W channels at time t0 + t, those
+  // inside the sequence and below C, each as (t, c, the tile's first element, its offset from it).
+  constexpr int groups = kChannels / W;
+  static_assert(kTile * groups % kThreads == 0, "every thread copies and stores the same number of items");
+  auto for_tile_items = [&](int64_t t0, auto&& body) {
+    const int64_t at0 = origin(t0);
+    const int rows = rows_left(t0), cols = cols_left(), lane_thread = thread();
+#pragma unroll
+    for (int n = 0; n < kTile * groups / kThreads; ++n) {
+      const int item = lane_thread + n * kThreads, t = item / groups, c = W * (item % groups);
+      if (t >= rows || c >= cols) continue;
+      body(t, c, at0, t * C32 + c);
+    }
+  };
   if constexpr (kPrefetch) fetch_tile(first);
   for (int64_t tile = first; tile < last; ++tile) {
     const int64_t t0 = tile * kTile, next = tile + 1;
-    constexpr int groups = kChannels / W;
-    static_assert(kTile * groups % kThreads == 0, "every thread copies and stores the same number of items");
     __syncthreads();  // the previous tile's readers are done
     if constexpr (kAsync) {
-      const int64_t at0 = origin(t0);
-      const int rows = rows_left(t0), cols = cols_left(), lane_thread = thread();
-#pragma unroll
-      for (int n = 0; n < kTile * groups / kThreads; ++n) {
-        const int item = lane_thread + n * kThreads, t = item / groups, c = W * (item % groups);
-        if (t >= rows || c >= cols) continue;
-        const int offset = t * C32 + c, at = kChannels * t + c;
+      for_tile_items(t0, [&](int t, int c, int64_t at0, int offset) {
+        const int at = kChannels * t + c;
         if (q) copy_async_16(dy_in + at, dy + at0 + offset);
         if (k) {
           copy_async_16(v_in + at, v + at0 + offset);
           copy_async_16(k_in + at, k + at0 + offset);
         }
-      }
+      });
     }
     if constexpr (!kPrefetch) fetch_tile(tile);
     z.template put<0, swapped>(zs, signal_row, k != nullptr, P, tile_items, thread());
@@ -337,13 +344,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         for (int item = threadIdx.x; item < kChannels * words; item += kThreads) move(item / words * row + item % words);
       }
     }
-    const int64_t at0 = origin(t0);
-    const int rows = rows_left(t0), cols = cols_left(), lane_thread = thread();
-#pragma unroll
-    for (int n = 0; n < kTile * groups / kThreads; ++n) {
-      const int item = lane_thread + n * kThreads, t = item / groups, c = W * (item % groups);
-      if (t >= rows || c >= cols) continue;
-      const int offset = t * C32 + c;
+    for_tile_items(t0, [&](int t, int c, int64_t at0, int offset) {
       if constexpr (W == 8) {
         const uint4 dz = result_words(dz_out, t, c);
         const int at = kChannels * t + c;
@@ -367,7 +368,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           dv[i] = __float2bfloat16(dz);
         }
       }
-    }
+    });
   }
   if constexpr (correlate) {
     // The eight lanes of a channel hold partial sums of its taps; lane i adds taps 2 i and 2 i + 1
