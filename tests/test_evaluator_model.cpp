@@ -98,7 +98,9 @@ TEST(LivModel, RandomGenomesWithSharingAllocateTheAnalyticCountAndShareStorage) 
       if (l.reuse_from >= 0) {
         ++reused;
         for (const TensorSpec& t : full_tensors(spec, i))
-          if (t.group == l.reuse_role) EXPECT_EQ(m->layer_tensors(i).count(t.name), 0u) << t.name;
+          if (t.group == l.reuse_role) {
+            EXPECT_EQ(m->layer_tensors(i).count(t.name), 0u) << t.name;
+          }
       }
     }
   }
@@ -186,10 +188,12 @@ TEST(LivModel, PublishedStylesBuild) {
   gpt.position = PositionEncoding::Learned;
   gpt.max_positions = 32;
   gpt.bias = true;
-  LayerSpec attn{"SA-1", {}};
+  LayerSpec attn;
+  attn.cls = "SA-1";
   attn.hyper.head_dim = 8;
   attn.hyper.kv_repeat = 1;
-  LayerSpec mlp{"MLP", {}};
+  LayerSpec mlp;
+  mlp.cls = "MLP";
   mlp.hyper.ffn_hidden = 4 * kWidth;
   gpt.layers = {attn, mlp, attn, mlp};
   LivModel m(gpt);

@@ -92,7 +92,7 @@ TEST_P(KnownFronts, ReachHypervolumeWithinTwoPercentForFiveSeeds) {
   const double ref = reference_hv(kind, udp);
   for (uint64_t seed = 1; seed <= 5; ++seed) {
     pagmo::problem prob{udp};
-    pagmo::population pop{prob, 100, seed};
+    pagmo::population pop{prob, 100, static_cast<unsigned>(seed)};
     StarParams p;
     p.generations = 250;
     p.elites = 0;
