@@ -136,9 +136,15 @@ TEST(Front, AFinishedRunAGrowingJournalAndATornOne) {
     execl(STARSYNTH_CLI, STARSYNTH_CLI, "search", c.c_str(), "--run", d.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
+  // Read until the search ends. The bound only catches a hung search: on a loaded CI machine the
+  // CLI's start alone (it loads LibTorch) has taken more than the 10 s this loop once allowed.
   size_t last = 0, views_mid_run = 0;
-  for (int i = 0; i < 400; ++i) {
+  int status = 0;
+  bool ended = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!ended && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ended = ::waitpid(pid, &status, WNOHANG) == pid;
     if (!fs::exists(dir / "config.textproto")) continue;
     const RunView v = open_run(dir.string());
     ASSERT_GE(v.records.size(), last);
@@ -147,11 +153,13 @@ TEST(Front, AFinishedRunAGrowingJournalAndATornOne) {
       ++views_mid_run;
       EXPECT_FALSE(front_of(v.records, v.config.objectives).empty());
     }
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) break;
   }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  ASSERT_TRUE(ended) << "the search was still running after 3 minutes";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "search exit status " << status;
   EXPECT_GT(views_mid_run, 5u);
 
   const RunView done = open_run(dir.string());
