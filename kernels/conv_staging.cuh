@@ -128,21 +128,28 @@ struct SignalItems {
                                              int cols_left, int first, int C) {
     constexpr int kRowsSpanned = 2 * kBatch * kThreads / kGroups;
     static_assert(kBatch * kThreads % kGroups == 0, "the items fill whole rows");
-    auto load = [&](auto whole) {  // whole: std::true_type where every item is inside (no tests)
+    if (rows_left >= kRowsSpanned && cols_left >= kChannels)
+      load_rows<true>(pa, pb, row0, rows_left, cols_left, first, C);
+    else
+      load_rows<false>(pa, pb, row0, rows_left, cols_left, first, C);
+  }
+  // fetch_rows' loads; kWhole: every item is inside, so no tests and no zero fill. (A member
+  // template, not a generic lambda: with the lambda nvcc 13 compiled the 32- and 64-tap kernels'
+  // put differently.)
+  template <bool kWhole>
+  __device__ __forceinline__ void load_rows(const bf16* pa, const bf16* pb, int64_t row0, int rows_left,
+                                            int cols_left, int first, int C) {
 #pragma unroll
-      for (int j = 0; j < kBatch; ++j) {
-        const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
+    for (int j = 0; j < kBatch; ++j) {
+      const int item = first + j * kThreads, r = 2 * (item / kGroups), c = W * (item % kGroups);
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          const int offset = (r + half) * C + c;
-          const bool inside = decltype(whole)::value || (r + half < rows_left && c < cols_left);
-          b[j][half] = inside ? fetch<W>(pb + row0 + offset) : zeros<W>();
-          a[j][half] = inside && pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
-        }
+      for (int half = 0; half < 2; ++half) {
+        const int offset = (r + half) * C + c;
+        const bool inside = kWhole || (r + half < rows_left && c < cols_left);
+        b[j][half] = inside ? fetch<W>(pb + row0 + offset) : zeros<W>();
+        a[j][half] = inside && pa ? fetch<W>(pa + row0 + offset) : zeros<W>();
       }
-    };
-    if (rows_left >= kRowsSpanned && cols_left >= kChannels) load(std::true_type{});
-    else load(std::false_type{});
+    }
   }
 
   // kReversedP > 0: the rows are g's of the 128-tap backward pass, stored time-reversed (row r at
